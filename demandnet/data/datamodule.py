@@ -1,0 +1,219 @@
+"""DemandDataModule: read, validate, split, fit preprocessing on the train split only, and serve loaders.
+
+The fitted state (tabular maps, text vocabulary or tokenizer, image config) is returned by `state_dict()`, which
+Lightning stores in every checkpoint, so prediction needs nothing but the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from hydra.utils import get_class
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
+
+from demandnet import batch as keys
+from demandnet.data import schema
+from demandnet.data.dataset import DemandDataset, collate_batch
+from demandnet.data.images import ImagePipeline, count_image_fields, find_image_dirs
+from demandnet.data.split import split_rows
+from demandnet.data.synthetic import ensure_synthetic
+from demandnet.data.tabular import TabularPreprocessor
+
+log = logging.getLogger(__name__)
+EXPECTED_FILE = "expected.csv"  # written by the synthetic generator: E[target | features] per item_id
+
+
+class DemandDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        root: str,
+        train_csv: str = "train.csv",
+        test_csv: str | None = "test.csv",
+        image_dir: str | None = None,
+        val_fraction: float = 0.1,
+        split: str = "random",
+        seed: int = 42,
+        batch_size: int = 128,
+        eval_batch_size: int = 256,
+        num_workers: int | str = "auto",
+        tabular: dict | None = None,
+        text_tokenizer: object | None = None,
+        image_config: dict | None = None,
+        strict_images: bool = False,
+        synthetic: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.train_csv, self.test_csv, self.image_dir = train_csv, test_csv, image_dir
+        self.val_fraction, self.split, self.seed = val_fraction, split, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers = _resolve_workers(num_workers)
+        self.tabular = TabularPreprocessor(**(tabular or {}))
+        self.text_tokenizer = text_tokenizer
+        self.image_config = image_config
+        self.strict_images = strict_images
+        self.synthetic = synthetic
+        self.train_set: DemandDataset | None = None
+        self.val_set: DemandDataset | None = None
+        self.test_set: DemandDataset | None = None
+        self.predict_set: DemandDataset | None = None  # what predict_dataloader serves; the test set by default
+        self.test_item_ids: np.ndarray | None = None
+        self.baselines: dict[str, float | None] = {}
+
+    # ---- data preparation -------------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        if self.synthetic:
+            ensure_synthetic(self.root, **self.synthetic)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None or (stage == "predict" and self.predict_set is not None):
+            return  # already set up before the Trainer was built (the model needs the data-derived sizes)
+        train_path = self.root / self.train_csv
+        frame = schema.read_table(train_path, require_target=True)
+        train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
+        fit_frame = frame.iloc[train_rows]
+        self.tabular.fit(fit_frame)
+        if self.text_tokenizer is not None:
+            self.text_tokenizer.fit(fit_frame)
+        arrays = self._encode(frame)
+        arrays[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
+        images, pipeline_dirs = self._image_names(frame, train_path)
+        item_ids = frame[schema.ID].to_numpy(dtype=str)
+        self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
+        self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
+        self.baselines = self._baselines(frame, train_rows, val_rows)
+        log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
+                 self.split)  # fmt: skip
+        test_path = self.root / self.test_csv if self.test_csv else None
+        if test_path is not None and test_path.is_file():
+            self.test_set = self.predict_set = self.encode_for_prediction(test_path)
+            self.test_item_ids = self.test_set.item_ids
+
+    def encode_for_prediction(self, path: str | Path, image_dir: str | None = None) -> DemandDataset:
+        """Encode any CSV in the Avito schema with the fitted state (unknown categories and words -> unknown)."""
+        path = Path(path)
+        frame = schema.read_table(path)
+        images, dirs = self._image_names(frame, path, image_dir)
+        item_ids = frame[schema.ID].to_numpy(dtype=str)
+        rows = np.arange(len(frame))
+        return DemandDataset(self._encode(frame), rows, item_ids, images, self._pipeline(dirs, False))
+
+    def _encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        arrays = self.tabular.transform(frame)
+        arrays = {keys.CATEGORICAL: arrays["categorical"], keys.NUMERIC: arrays["numeric"]}
+        if self.text_tokenizer is not None:
+            arrays.update(self.text_tokenizer.transform(frame))
+        return arrays
+
+    def _image_names(self, frame: pd.DataFrame, path: Path, image_dir: str | None = None) -> tuple[np.ndarray, list]:
+        if self.image_config is None:
+            return None, []
+        chosen = image_dir or self.image_dir
+        dirs = [Path(chosen)] if chosen else find_image_dirs(path.parent)
+        names = frame[schema.IMAGE].fillna("").to_numpy(dtype=str)
+        counts = count_image_fields(names, dirs)
+        log.info("images for %s from %s: %s", path.name, [str(d) for d in dirs] or "no image folder", counts)
+        return names, dirs
+
+    def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
+        if self.image_config is None:
+            return None
+        return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images)
+
+    def _baselines(self, frame: pd.DataFrame, train_rows: np.ndarray, val_rows: np.ndarray) -> dict:
+        """RMSE of predicting the train mean and, for synthetic data, of the true expectation (the noise floor)."""
+        target = frame[schema.TARGET].to_numpy(dtype=np.float64)
+        val = target[val_rows]
+        result = {"train_mean_rmse": float(np.sqrt(np.mean((val - target[train_rows].mean()) ** 2))),
+                  "noise_floor_rmse": None}  # fmt: skip
+        expected_path = self.root / EXPECTED_FILE
+        if expected_path.is_file():
+            expected = pd.read_csv(expected_path, dtype={schema.ID: "string"}).set_index(schema.ID)
+            values = frame[schema.ID].iloc[val_rows].map(expected.iloc[:, 0]).to_numpy(dtype=np.float64)
+            if np.isfinite(values).all():
+                result["noise_floor_rmse"] = float(np.sqrt(np.mean((val - values) ** 2)))
+        return result
+
+    # ---- what the model needs from the data ------------------------------------------------------------------
+    def model_dims(self) -> dict:
+        dims = {"tabular": self.tabular.model_dims()}
+        if self.text_tokenizer is not None:
+            dims["text"] = self.text_tokenizer.model_dims()
+        return dims
+
+    def state_dict(self) -> dict:
+        text = None
+        if self.text_tokenizer is not None:
+            cls = type(self.text_tokenizer)
+            text = {"class": f"{cls.__module__}.{cls.__qualname__}", "state": self.text_tokenizer.state_dict()}
+        return {"tabular": self.tabular.state_dict(), "text": text, "image_config": self.image_config,
+                "strict_images": self.strict_images}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tabular.load_state_dict(state["tabular"])
+        self.text_tokenizer = None
+        if state["text"] is not None:
+            self.text_tokenizer = get_class(state["text"]["class"]).__new__(get_class(state["text"]["class"]))
+            self.text_tokenizer.load_state_dict(state["text"]["state"])
+        self.image_config = state["image_config"]
+        self.strict_images = state.get("strict_images", False)
+
+    # ---- loaders ---------------------------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        # Built by the Trainer after DDP has started, so each process gets its own share of the rows.
+        if self.predict_set is None:
+            raise RuntimeError(f"no test file ({self.root / str(self.test_csv)}) to predict")
+        return self._loader(self.predict_set, self.eval_batch_size, train=False)
+
+    def _loader(self, dataset: DemandDataset | None, batch_size: int, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("DemandDataModule.setup() has not run")
+        sampler = None
+        world, rank = _world()
+        if world > 1:
+            # Evaluation must see every row exactly once (no padding), or DDP metrics count rows twice.
+            sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=self.seed) if train
+                       else UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False))  # fmt: skip
+        workers = self.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate_batch,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            worker_init_fn=_worker_init if workers > 0 else None,
+            prefetch_factor=4 if workers > 0 else None,
+        )
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
+def _resolve_workers(num_workers: int | str) -> int:
+    if num_workers == "auto":
+        # Keep one core for the training step; photo decoding is the work that workers take.
+        return min(8, max(1, (os.cpu_count() or 2) - 1))
+    return int(num_workers)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # workers decode photos; many torch threads per worker only oversubscribe the CPU

@@ -1,0 +1,98 @@
+"""DemandRegressor: image, text and tabular branches fused into one deal_probability in [0, 1]."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+from torchmetrics import MeanSquaredError
+
+from demandnet import batch as keys
+from demandnet.models.fusion import FusionHead
+
+LOSSES = ("mse", "bce")
+
+
+class DemandRegressor(pl.LightningModule):
+    """Branch configs carry a `_target_`; data-derived sizes (`dims`, from the DataModule) are passed to them.
+
+    All constructor arguments are plain dicts, lists and numbers, so they are saved as hyperparameters and the
+    checkpoint alone rebuilds the model (see `inference_branches`).
+    """
+
+    def __init__(
+        self,
+        branches: dict[str, dict | None],
+        dims: dict[str, dict],
+        fusion: dict | None = None,
+        loss: str = "mse",
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+        self.save_hyperparameters()
+        active = {name: cfg for name, cfg in branches.items() if cfg}
+        if not active:
+            raise ValueError("every branch is switched off: keep at least one of model.image, model.text, model.tabular")
+        self.branches = nn.ModuleDict({name: instantiate(cfg, **dims.get(name, {}), _convert_="all") for name, cfg in active.items()})
+        self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}))
+        self.loss_name = loss
+        self.val_rmse = MeanSquaredError(squared=False)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) logits; `torch.sigmoid` of them is the predicted deal_probability."""
+        return self.fusion([branch(batch) for branch in self.branches.values()])
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()  # the loss in fp32 even under bf16 autocast
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target)  # soft targets in [0, 1]
+        return F.mse_loss(torch.sigmoid(logits), target)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(self(batch), batch[keys.TARGET])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[keys.INDEX]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch)
+        target = batch[keys.TARGET]
+        size = len(target)
+        self.log("val/loss", self._loss(logits, target), sync_dist=True, batch_size=size)
+        self.val_rmse(torch.sigmoid(logits.float()), target)
+        # torchmetrics sums squared errors and counts over all processes, so the epoch RMSE is exact under DDP.
+        self.log("val/rmse", self.val_rmse, on_epoch=True, prog_bar=True, batch_size=size)
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return {keys.INDEX: batch[keys.INDEX], "prediction": torch.sigmoid(self(batch).float())}
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = instantiate(self.hparams.optimizer or {"_target_": "torch.optim.AdamW", "lr": 1e-3}, params=params)
+        if not self.hparams.scheduler:
+            return optimizer
+        factory = instantiate(self.hparams.scheduler)
+        accepted = inspect.signature(factory.func if hasattr(factory, "func") else factory).parameters
+        steps = int(self.trainer.estimated_stepping_batches)
+        extra = {k: steps for k in ("total_steps", "T_max") if k in accepted}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": factory(optimizer, **extra), "interval": "step"}}
+
+    @staticmethod
+    def inference_branches(branches: dict[str, dict | None]) -> dict[str, dict | None]:
+        """Branch configs for rebuilding from a checkpoint: no hub download, no weights file; the state dict follows."""
+        rebuilt = {}
+        for name, cfg in branches.items():
+            cfg = dict(cfg) if cfg else cfg
+            if cfg and "pretrained" in cfg:
+                cfg["pretrained"] = False
+            if cfg and "checkpoint_path" in cfg:
+                cfg["checkpoint_path"] = None
+            rebuilt[name] = cfg
+        return rebuilt

@@ -1,0 +1,77 @@
+"""run(cfg): seed, build the DataModule and the model, fit, validate the best checkpoint, write metrics and submission."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from demandnet.data.datamodule import DemandDataModule
+from demandnet.data.images import resolve_image_config
+from demandnet.models.regressor import DemandRegressor
+from demandnet.outputs import write_json, write_submission
+from demandnet.predictions import predict_in_order
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: DictConfig) -> tuple[DemandDataModule, DemandRegressor]:
+    """The DataModule (set up: preprocessing fitted on the train split) and the model sized from it."""
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    image_cfg = model_cfg.pop("image", None) or None
+    text_cfg = model_cfg.pop("text", None) or None
+    tokenizer = instantiate(text_cfg.pop("tokenizer")) if text_cfg else None
+    image_config = resolve_image_config(image_cfg["name"], image_cfg.get("img_size")) if image_cfg else None
+    datamodule: DemandDataModule = instantiate(
+        cfg.data, text_tokenizer=tokenizer, image_config=image_config, _convert_="all"
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    branches = {"image": image_cfg, "text": text_cfg, "tabular": model_cfg.pop("tabular", None) or None}
+    model = DemandRegressor(branches=branches, dims=datamodule.model_dims(), **model_cfg)
+    text_branch = model.branches["text"] if "text" in model.branches else None
+    if text_branch is not None and hasattr(text_branch, "load_pretrained_embeddings"):
+        text_branch.load_pretrained_embeddings(tokenizer.pretrained_embeddings())
+    return datamodule, model
+
+
+def run(cfg: DictConfig) -> float:
+    """Train as configured; returns the best validation RMSE (what a hydra sweeper minimises)."""
+    started = time.time()
+    pl.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    datamodule, model = build(cfg)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    validated = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
+    submission = None
+    if datamodule.test_set is not None:
+        predictions = predict_in_order(trainer, model, datamodule, ckpt_path=best)
+        submission = run_dir / "submission.csv"
+        if trainer.is_global_zero:
+            write_submission(submission, datamodule.test_set.item_ids, predictions)
+    metrics = {
+        "val_rmse": float(validated["val/rmse"]),
+        "val_loss": float(validated["val/loss"]),
+        **datamodule.baselines,
+        "n_train": len(datamodule.train_set),
+        "n_val": len(datamodule.val_set),
+        "n_test": len(datamodule.test_set) if datamodule.test_set is not None else 0,
+        "epochs": trainer.current_epoch,
+        "best_checkpoint": str(Path(trainer.checkpoint_callback.best_model_path).resolve()) if best else None,
+        "submission": str(submission) if submission else None,
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    if trainer.is_global_zero:
+        write_json(run_dir / "metrics.json", metrics)
+        floor = metrics["noise_floor_rmse"]
+        log.info("val_rmse %.4f | train-mean rmse %.4f | noise floor %s | run dir %s", metrics["val_rmse"],
+                 metrics["train_mean_rmse"], f"{floor:.4f}" if floor is not None else "n/a", run_dir)  # fmt: skip
+    return metrics["val_rmse"]

@@ -1,0 +1,15 @@
+"""Train demandnet: `python train.py [hydra overrides]`; see README.md and conf/train.yaml."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    from demandnet.train import run  # imported here so `--help` and config errors come back fast
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

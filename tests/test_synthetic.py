@@ -411,9 +411,13 @@ def test_expected_depends_on_the_description(stats: dict) -> None:
 
 
 def test_expected_depends_on_what_the_photo_looks_like(photo_stats: pd.DataFrame) -> None:
-    # blur, bad exposure and near-blank pictures lower the target and all flatten the picture's contrast
-    rho = photo_stats["contrast"].corr(photo_stats["expected_deal_probability"], method="spearman")
-    assert rho > 0.1, rho
+    # blur, bad exposure and near-blank pictures lower the target and all flatten the picture's contrast; compared
+    # within categories, so that what the category does to both (its object shapes, its effect) does not count
+    e = photo_stats["expected_deal_probability"]
+    logit = np.log(e / (1 - e))
+    residual = logit - logit.groupby(photo_stats["category_name"]).transform("mean")
+    rho = photo_stats["contrast"].corr(residual, method="spearman")
+    assert rho > 0.07, rho  # about 0.15 here; about 0.0 when the photo's quality carries no effect
     blank = (photo_stats["mean"] > 245) & (photo_stats["contrast"] < 8)
     assert 5 <= blank.sum() < 0.05 * len(photo_stats)  # some near-blank uploads (avito-facts 9)
 

@@ -54,7 +54,9 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{path}: refused, it does not load with torch.load(weights_only=True): {err}") from err
 
 
-def restore(checkpoint: dict, num_workers: str | int = "auto", batch_size: int = 256) -> tuple[DemandDataModule, DemandRegressor]:
+def restore(
+    checkpoint: dict, num_workers: str | int = "auto", batch_size: int = 256
+) -> tuple[DemandDataModule, DemandRegressor]:
     """The fitted DataModule state and the model, rebuilt from a checkpoint dict (no hub, no data files)."""
     state = checkpoint.get(DemandDataModule.__qualname__)
     if state is None or "hyper_parameters" not in checkpoint:

@@ -33,7 +33,7 @@ def build(cfg: DictConfig) -> tuple[DemandDataModule, DemandRegressor]:
     datamodule.setup("fit")
     branches = {"image": image_cfg, "text": text_cfg, "tabular": model_cfg.pop("tabular", None) or None}
     model = DemandRegressor(branches=branches, dims=datamodule.model_dims(), **model_cfg)
-    text_branch = model.branches["text"] if "text" in model.branches else None
+    text_branch = dict(model.branches.items()).get("text")
     if text_branch is not None and hasattr(text_branch, "load_pretrained_embeddings"):
         text_branch.load_pretrained_embeddings(tokenizer.pretrained_embeddings())
     return datamodule, model

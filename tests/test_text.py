@@ -17,10 +17,12 @@ from demandnet.data.text import UNK, NavecTokenizer, cell_words, load_navec, nor
 from demandnet.models.text import NavecTextBranch, TransformerTextBranch
 from tests.tiny_bert import MAX_POSITIONS, make_tiny_bert
 
-TRAIN = pd.DataFrame({
-    "title": ["Продам платье", "Свадебное ПЛАТЬЕ", "Дом на участке", None, "iPhone 5s"],
-    "description": ["В хорошем состоянии, торг уместен!", float("nan"), "Участок ИЖС, ёлка у дома", "😀😀", 12345],
-})
+TRAIN = pd.DataFrame(
+    {
+        "title": ["Продам платье", "Свадебное ПЛАТЬЕ", "Дом на участке", None, "iPhone 5s"],
+        "description": ["В хорошем состоянии, торг уместен!", float("nan"), "Участок ИЖС, ёлка у дома", "😀😀", 12345],
+    }
+)
 TEST = pd.DataFrame({"title": ["Детская коляска", "платье"], "description": ["коляска в отличном состоянии", ""]})
 
 
@@ -32,23 +34,43 @@ def reload(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("Ёлка ЗЕЛЁНАЯ", "елка зеленая"),
-    ("цена\u00a0100\u202fруб\u2009\u3000торг", "цена 100 руб торг"),
-    ("  много \n\t пробелов  ", "много пробелов"),
-    ("со\u00adва и\u0306од", "сова йод"),  # soft hyphen dropped, decomposed й joined
-    ("iPhone 5S Продам", "iphone 5s продам"),
-    (None, ""), (float("nan"), ""), (pd.NA, ""), (np.nan, ""), (True, ""), ([1, 2], ""),
-    (5, "5"), (5.0, "5"), (2.5, "2.5"), (np.int64(7), "7"), (float("inf"), ""),
-    ("😀🔥", "😀🔥"), ("12345", "12345"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Ёлка ЗЕЛЁНАЯ", "елка зеленая"),
+        ("цена\u00a0100\u202fруб\u2009\u3000торг", "цена 100 руб торг"),
+        ("  много \n\t пробелов  ", "много пробелов"),
+        ("со\u00adва и\u0306од", "сова йод"),  # soft hyphen dropped, decomposed й joined
+        ("iPhone 5S Продам", "iphone 5s продам"),
+        (None, ""),
+        (float("nan"), ""),
+        (pd.NA, ""),
+        (np.nan, ""),
+        (True, ""),
+        ([1, 2], ""),
+        (5, "5"),
+        (5.0, "5"),
+        (2.5, "2.5"),
+        (np.int64(7), "7"),
+        (float("inf"), ""),
+        ("😀🔥", "😀🔥"),
+        ("12345", "12345"),
+    ],
+)
 def test_normalize_text(value: object, expected: str) -> None:
     assert normalize_text(value) == expected
 
 
 def test_tokenize_keeps_words_and_drops_punctuation() -> None:
     assert tokenize(normalize_text("iPhone 5s, б/у!!! 😀 Ёлка_зелёная (новая)")) == [
-        "iphone", "5s", "б", "у", "елка", "зеленая", "новая"]
+        "iphone",
+        "5s",
+        "б",
+        "у",
+        "елка",
+        "зеленая",
+        "новая",
+    ]
     assert tokenize(normalize_text("😀🔥!!!")) == [] and tokenize(normalize_text("2017")) == ["2017"]
     long_text = "слово, " * 5000  # 35,000 characters
     assert len(tokenize(normalize_text(long_text))) == 5000
@@ -126,8 +148,9 @@ def navec_batch(vocab_size: int = 20) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("encoder", ["gru", "pool"])
 @pytest.mark.parametrize("freeze", [True, False])
 def test_navec_branch_shapes_and_gradients(encoder: str, freeze: bool) -> None:
-    branch = NavecTextBranch(vocab_size=20, fields=["title", "description"], embedding_dim=8, hidden_size=5,
-                             encoder=encoder, freeze=freeze)
+    branch = NavecTextBranch(
+        vocab_size=20, fields=["title", "description"], embedding_dim=8, hidden_size=5, encoder=encoder, freeze=freeze
+    )
     batch = navec_batch()
     out = branch(batch)
     assert out.shape == (4, branch.out_dim) and branch.out_dim == (40 if encoder == "gru" else 10)
@@ -141,8 +164,9 @@ def test_navec_branch_shapes_and_gradients(encoder: str, freeze: bool) -> None:
 
 @pytest.mark.parametrize("encoder", ["gru", "pool"])
 def test_navec_branch_masks_padding(encoder: str) -> None:
-    branch = NavecTextBranch(vocab_size=20, fields=["title", "description"], embedding_dim=8, hidden_size=5,
-                             encoder=encoder).eval()
+    branch = NavecTextBranch(
+        vocab_size=20, fields=["title", "description"], embedding_dim=8, hidden_size=5, encoder=encoder
+    ).eval()
     batch = navec_batch()
     padded = {key: torch.nn.functional.pad(ids, (0, 7)) for key, ids in batch.items()}
     torch.testing.assert_close(branch(padded), branch(batch))
@@ -172,8 +196,12 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_hf_tokenizer_truncates_within_position_limit(tiny_bert: str) -> None:
-    frame = pd.DataFrame({"title": ["Продам платье", None, "дом " * 200],
-                          "description": ["в хорошем состоянии", float("nan"), "участок ижс " * 3000]})
+    frame = pd.DataFrame(
+        {
+            "title": ["Продам платье", None, "дом " * 200],
+            "description": ["в хорошем состоянии", float("nan"), "участок ижс " * 3000],
+        }
+    )
     with pytest.raises(RuntimeError, match="not fitted"):
         HFTokenizer(tiny_bert).transform(frame)
     tokenizer = HFTokenizer(tiny_bert, max_length=1000).fit(frame)

@@ -9,9 +9,40 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [
-    "продам", "платье", "свадебное", "дом", "на", "участке", "участок", "ижс", "квартира", "в", "хорошем",
-    "отличном", "состоянии", "торг", "уместен", "новый", "новая", "детская", "куртка", "для", "девочки", "мальчика",
-    "телефон", "iphone", "samsung", "galaxy", "5s", "коляска", "диван", "шкаф", "гараж", "м", "к", "эт",
+    "продам",
+    "платье",
+    "свадебное",
+    "дом",
+    "на",
+    "участке",
+    "участок",
+    "ижс",
+    "квартира",
+    "в",
+    "хорошем",
+    "отличном",
+    "состоянии",
+    "торг",
+    "уместен",
+    "новый",
+    "новая",
+    "детская",
+    "куртка",
+    "для",
+    "девочки",
+    "мальчика",
+    "телефон",
+    "iphone",
+    "samsung",
+    "galaxy",
+    "5s",
+    "коляска",
+    "диван",
+    "шкаф",
+    "гараж",
+    "м",
+    "к",
+    "эт",
 ]
 PIECES = ["##а", "##ы", "##и", "##е", "##ой", "##ом", "##ка", "##ки", "##s", "##5", "##0", "##1"]
 CHARS = list("абвгдежзийклмнопрстуфхцчшщъыьэюяabcdefghijklmnopqrstuvwxyz0123456789.,!?-()")
@@ -28,8 +59,14 @@ def make_tiny_bert(folder: Path) -> Path:
     # Positional: the first argument is `vocab_file` in transformers 4 and `vocab` (a path or dict) in 5.
     tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=True)
     tokenizer.save_pretrained(str(folder))
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=MAX_POSITIONS, vocab_size=len(vocab))
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MAX_POSITIONS,
+        vocab_size=len(vocab),
+    )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(str(folder))
     return folder

@@ -14,8 +14,15 @@ import pandas as pd
 from demandnet.data.text import clean_text, factorize_texts
 
 # These models number positions from padding_idx + 1, so two of max_position_embeddings are never usable.
-_POSITION_OFFSET_MODELS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
-                           "mpnet"}
+_POSITION_OFFSET_MODELS = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "longformer",
+    "data2vec-text",
+    "mpnet",
+}
 _CHUNK = 50_000  # rows per tokenizer call: bounds the memory of Python lists of ids
 _CHARS_PER_TOKEN = 16  # texts are cut to this many characters per kept token before tokenising (speed only)
 
@@ -61,21 +68,25 @@ class HFTokenizer:
             tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, use_fast=True)
             config = AutoConfig.from_pretrained(self.name_or_path)
         except OSError as error:
-            raise OSError(f"HFTokenizer: cannot load a tokenizer/config from {self.name_or_path!r} (a local folder "
-                          f"or a hub name; the hub needs network access): {error}") from error
+            raise OSError(
+                f"HFTokenizer: cannot load a tokenizer/config from {self.name_or_path!r} (a local folder "
+                f"or a hub name; the hub needs network access): {error}"
+            ) from error
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"HFTokenizer: {self.name_or_path!r} has no fast (tokenizer.json) tokenizer")
         if tokenizer.pad_token is None:
             raise ValueError(f"HFTokenizer: the tokenizer of {self.name_or_path!r} has no padding token")
         hf_config = json.loads(config.to_json_string(use_diff=False))  # plain JSON types only
-        self.load_state_dict({
-            "name_or_path": self.name_or_path,
-            "max_length": self.max_length,
-            "limit": position_limit(hf_config, tokenizer.model_max_length, self.max_length),
-            "tokenizer_json": tokenizer.backend_tokenizer.to_str(),
-            "special_tokens": _special_tokens(tokenizer),
-            "hf_config": hf_config,
-        })
+        self.load_state_dict(
+            {
+                "name_or_path": self.name_or_path,
+                "max_length": self.max_length,
+                "limit": position_limit(hf_config, tokenizer.model_max_length, self.max_length),
+                "tokenizer_json": tokenizer.backend_tokenizer.to_str(),
+                "special_tokens": _special_tokens(tokenizer),
+                "hf_config": hf_config,
+            }
+        )
         return self
 
     def _check_fitted(self) -> None:
@@ -99,8 +110,13 @@ class HFTokenizer:
         for start in range(0, len(frame), _CHUNK):
             stop = start + _CHUNK
             encoded = self._tokenizer(
-                titles[start:stop], descriptions[start:stop], truncation="longest_first", max_length=length,
-                padding="max_length", return_attention_mask=True, return_token_type_ids=False,
+                titles[start:stop],
+                descriptions[start:stop],
+                truncation="longest_first",
+                max_length=length,
+                padding="max_length",
+                return_attention_mask=True,
+                return_token_type_ids=False,
             )
             ids[start:stop] = np.asarray(encoded["input_ids"], dtype=np.int32).reshape(-1, length)
             mask[start:stop] = np.asarray(encoded["attention_mask"], dtype=np.int8).reshape(-1, length)
@@ -116,8 +132,9 @@ class HFTokenizer:
         from tokenizers import Tokenizer
         from transformers import PreTrainedTokenizerFast
 
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(state["tokenizer_json"]),
-                                            **state["special_tokens"])
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=Tokenizer.from_str(state["tokenizer_json"]), **state["special_tokens"]
+        )
         tokenizer.padding_side = "right"  # the branch trims trailing padding and reads CLS at position 0
         tokenizer.truncation_side = "right"
         self.name_or_path = str(state["name_or_path"])

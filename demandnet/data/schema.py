@@ -63,7 +63,8 @@ def read_table(path: str | Path, require_target: bool = False) -> pd.DataFrame:
     for column in COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.NA
-    for column in (*NUMERIC, "image_top_1", *( [TARGET] if TARGET in frame.columns else [])):
+    numeric = [*NUMERIC, "image_top_1"] + ([TARGET] if TARGET in frame.columns else [])
+    for column in numeric:
         frame[column] = _to_float(frame[column], path, column)
     _check_ids(frame, path)
     if require_target:

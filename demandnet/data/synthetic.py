@@ -33,9 +33,26 @@ from demandnet.data.synthetic_world import World, get_world
 
 GENERATOR_VERSION = 1
 CHUNK_ROWS = 20_000  # rows rendered and written at a time; part of the seeding, so it is fixed
-COLUMNS = ["item_id", "user_id", "region", "city", "parent_category_name", "category_name", "param_1", "param_2",
-           "param_3", "title", "description", "price", "item_seq_number", "activation_date", "user_type", "image",
-           "image_top_1", "deal_probability"]
+COLUMNS = [
+    "item_id",
+    "user_id",
+    "region",
+    "city",
+    "parent_category_name",
+    "category_name",
+    "param_1",
+    "param_2",
+    "param_3",
+    "title",
+    "description",
+    "price",
+    "item_seq_number",
+    "activation_date",
+    "user_type",
+    "image",
+    "image_top_1",
+    "deal_probability",
+]
 FIRST_DAY = date(2017, 3, 15)
 
 
@@ -51,28 +68,37 @@ def _frame(world: World, rows: dict[str, np.ndarray], texts: dict, a: int, b: in
     leaf, gone = rows["leaf"][sl], rows["p1_missing"][sl]
     has_image = rows["has_image"][sl]
     cats = [world.categories[k] for k in rows["category"][sl]]
-    params = {f"param_{j}": [None if g or not getattr(world.leaves, f"p{j}")[i] else getattr(world.leaves, f"p{j}")[i]
-                             for i, g in zip(leaf, gone)] for j in (1, 2, 3)}
+    params = {
+        f"param_{j}": [
+            None if g or not getattr(world.leaves, f"p{j}")[i] else getattr(world.leaves, f"p{j}")[i]
+            for i, g in zip(leaf, gone)
+        ]
+        for j in (1, 2, 3)
+    }
     days = [(FIRST_DAY + timedelta(days=d)).isoformat() for d in range(40)]
-    image = [f"{h[0]:016x}{h[1]:016x}{h[2]:016x}{h[3]:016x}" if ok else None
-             for h, ok in zip(rows["image_hash"][sl].tolist(), has_image)]
-    return pd.DataFrame({
-        "item_id": [f"{x:012x}" for x in rows["item_hex"][sl].tolist()],
-        "user_id": [f"{x:012x}" for x in rows["user_hex"][sl].tolist()],
-        "region": [world.vocab["regions"][r]["name"] for r in rows["region"][sl]],
-        "city": [world.city_names[c] for c in rows["city"][sl]],
-        "parent_category_name": [c["parent"] for c in cats],
-        "category_name": [c["name"] for c in cats],
-        **params,
-        "title": texts["title"],
-        "description": texts["description"],
-        "price": rows["price"][sl],
-        "item_seq_number": rows["seq"][sl],
-        "activation_date": [days[d] for d in rows["day"][sl]],
-        "user_type": [USER_TYPES[t] for t in rows["user_type"][sl]],
-        "image": image,
-        "image_top_1": np.where(has_image, rows["code"][sl], np.nan).astype(float),
-    })
+    image = [
+        f"{h[0]:016x}{h[1]:016x}{h[2]:016x}{h[3]:016x}" if ok else None
+        for h, ok in zip(rows["image_hash"][sl].tolist(), has_image)
+    ]
+    return pd.DataFrame(
+        {
+            "item_id": [f"{x:012x}" for x in rows["item_hex"][sl].tolist()],
+            "user_id": [f"{x:012x}" for x in rows["user_hex"][sl].tolist()],
+            "region": [world.vocab["regions"][r]["name"] for r in rows["region"][sl]],
+            "city": [world.city_names[c] for c in rows["city"][sl]],
+            "parent_category_name": [c["parent"] for c in cats],
+            "category_name": [c["name"] for c in cats],
+            **params,
+            "title": texts["title"],
+            "description": texts["description"],
+            "price": rows["price"][sl],
+            "item_seq_number": rows["seq"][sl],
+            "activation_date": [days[d] for d in rows["day"][sl]],
+            "user_type": [USER_TYPES[t] for t in rows["user_type"][sl]],
+            "image": image,
+            "image_top_1": np.where(has_image, rows["code"][sl], np.nan).astype(float),
+        }
+    )
 
 
 def _image_jobs(world: World, rows: dict[str, np.ndarray], frame_images: list, seed: int) -> list[dict]:
@@ -80,14 +106,25 @@ def _image_jobs(world: World, rows: dict[str, np.ndarray], frame_images: list, s
     jobs = []
     for i in np.flatnonzero(rows["has_image"]).tolist():
         code = int(rows["code"][i])
-        jobs.append({
-            "name": frame_images[i], "seed": [seed, 4, i], "w": int(rows["img_w"][i]), "h": int(rows["img_h"][i]),
-            "shape": world.categories[int(rows["category"][i])]["shape"], "colour": int(world.code_colour[code]),
-            "variant": int(world.code_variant[code]), "background": int(world.code_background[code]),
-            "blank": bool(rows["blank"][i]), "blur": int(rows["blur"][i]), "exposure": int(rows["exposure"][i]),
-            "noise": float(rows["noise"][i]), "watermark": bool(rows["watermark"][i]), "quality": int(rows["jpeg_q"][i]),
-            "shop_site": sites[i % len(sites)] if rows["user_type"][i] == 2 and i % 5 < 3 else "",
-        })
+        jobs.append(
+            {
+                "name": frame_images[i],
+                "seed": [seed, 4, i],
+                "w": int(rows["img_w"][i]),
+                "h": int(rows["img_h"][i]),
+                "shape": world.categories[int(rows["category"][i])]["shape"],
+                "colour": int(world.code_colour[code]),
+                "variant": int(world.code_variant[code]),
+                "background": int(world.code_background[code]),
+                "blank": bool(rows["blank"][i]),
+                "blur": int(rows["blur"][i]),
+                "exposure": int(rows["exposure"][i]),
+                "noise": float(rows["noise"][i]),
+                "watermark": bool(rows["watermark"][i]),
+                "quality": int(rows["jpeg_q"][i]),
+                "shop_site": sites[i % len(sites)] if rows["user_type"][i] == 2 and i % 5 < 3 else "",
+            }
+        )
     return jobs
 
 
@@ -101,9 +138,11 @@ def generate(root: str | Path, n_train: int, n_test: int, seed: int = 0, with_im
     rows = draw_rows(world, n_train, n_test, seed)
     n = n_train + n_test
     images: list = []
-    with open(root / "train.csv", "w", encoding="utf-8", newline="") as f_train, \
-            open(root / "test.csv", "w", encoding="utf-8", newline="") as f_test, \
-            open(root / "expected.csv", "w", encoding="utf-8", newline="") as f_exp:
+    with (
+        open(root / "train.csv", "w", encoding="utf-8", newline="") as f_train,
+        open(root / "test.csv", "w", encoding="utf-8", newline="") as f_test,
+        open(root / "expected.csv", "w", encoding="utf-8", newline="") as f_exp,
+    ):
         for chunk, a in enumerate(range(0, n, CHUNK_ROWS)):
             b = min(a + CHUNK_ROWS, n)
             texts = render_texts(world, rows, a, b, np.random.default_rng([seed, 2, chunk]))
@@ -123,9 +162,11 @@ def generate(root: str | Path, n_train: int, n_test: int, seed: int = 0, with_im
     if with_images:
         write_images(root / "images", _image_jobs(world, rows, images, seed))
     manifest = {
-        "generator": "demandnet.data.synthetic", "version": GENERATOR_VERSION,
+        "generator": "demandnet.data.synthetic",
+        "version": GENERATOR_VERSION,
         "params": {"n_train": n_train, "n_test": n_test, "seed": seed, "with_images": with_images},
-        "rows": {"train": n_train, "test": n_test}, "images": n_images,
+        "rows": {"train": n_train, "test": n_test},
+        "images": n_images,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 

@@ -18,63 +18,190 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 # RGB of the colour words in vocab["text"]["colours"] order (красный ... коричневый)
-COLOUR_RGB = [(200, 30, 30), (230, 200, 40), (40, 150, 60), (100, 180, 230), (30, 60, 180), (240, 130, 180),
-              (235, 235, 235), (30, 30, 30), (128, 128, 128), (120, 75, 40)]
-FIXED_RGB = {"black": (25, 25, 28), "white": (246, 246, 242), "glass": (70, 110, 140), "green": (60, 140, 60),
-             "brown": (120, 80, 40), "accent": (230, 160, 30)}
+COLOUR_RGB = [
+    (200, 30, 30),
+    (230, 200, 40),
+    (40, 150, 60),
+    (100, 180, 230),
+    (30, 60, 180),
+    (240, 130, 180),
+    (235, 235, 235),
+    (30, 30, 30),
+    (128, 128, 128),
+    (120, 75, 40),
+]
+FIXED_RGB = {
+    "black": (25, 25, 28),
+    "white": (246, 246, 242),
+    "glass": (70, 110, 140),
+    "green": (60, 140, 60),
+    "brown": (120, 80, 40),
+    "accent": (230, 160, 30),
+}
 # primitives in the object's box [-0.5, 0.5]^2 (x right, y down): (kind, coords, colour role)
 SHAPES: dict[str, list] = {
-    "dress": [("poly", [(-.15, -.5), (.15, -.5), (.2, -.2), (.45, .5), (-.45, .5), (-.2, -.2)], "main"), ("rect", (-.2, -.22, .2, -.16), "dark")],
-    "kidswear": [("ellipse", (-.35, -.3, .35, .5), "main"), ("rect", (-.5, -.3, .5, -.05), "main"), ("ellipse", (-.12, -.5, .12, -.3), "light")],
-    "toy": [("ellipse", (-.35, -.2, .35, .5), "main"), ("ellipse", (-.25, -.5, .25, 0), "main"), ("ellipse", (-.3, -.5, -.12, -.32), "dark"),
-            ("ellipse", (.12, -.5, .3, -.32), "dark")],
-    "bottle": [("rect", (-.25, -.15, .25, .5), "main"), ("rect", (-.1, -.4, .1, -.15), "light"), ("rect", (-.12, -.5, .12, -.4), "dark")],
-    "ring": [("ring", (-.45, -.45, .45, .45), "main"), ("ellipse", (-.12, -.58, .12, -.36), "light")],
-    "chair": [("rect", (-.4, 0, .4, .12), "main"), ("rect", (-.4, -.5, -.28, 0), "main"), ("rect", (-.38, .12, -.3, .5), "dark"),
-              ("rect", (.3, .12, .38, .5), "dark")],
-    "tool": [("rect", (-.5, -.12, .2, .12), "main"), ("rect", (.2, -.25, .5, .25), "dark"), ("rect", (-.3, .12, -.1, .5), "black")],
-    "appliance": [("rrect", (-.35, -.5, .35, .5), "main"), ("line", (-.35, -.1, .35, -.1), "dark"), ("rect", (.22, -.4, .27, -.2), "dark")],
-    "bowl": [("chord", (-.5, -.5, .5, .5), "main"), ("ellipse", (-.5, -.08, .5, .08), "light")],
-    "plant": [("poly", [(-.25, .1), (.25, .1), (.18, .5), (-.18, .5)], "brown"), ("ellipse", (-.4, -.5, 0, .1), "green"),
-              ("ellipse", (0, -.45, .4, .1), "green"), ("ellipse", (-.15, -.55, .15, -.25), "main")],
-    "phone": [("rrect", (-.25, -.5, .25, .5), "black"), ("rect", (-.21, -.42, .21, .38), "main")],
-    "screen": [("rect", (-.5, -.4, .5, .25), "black"), ("rect", (-.46, -.36, .46, .21), "main"), ("rect", (-.05, .25, .05, .4), "black"),
-               ("rect", (-.25, .4, .25, .45), "black")],
-    "device": [("rrect", (-.45, -.3, .45, .3), "main"), ("rect", (-.35, -.2, .1, .05), "dark"), ("ellipse", (.2, -.1, .35, .05), "light")],
-    "laptop": [("rect", (-.4, -.45, .4, .1), "black"), ("rect", (-.36, -.41, .36, .06), "main"),
-               ("poly", [(-.4, .1), (.4, .1), (.5, .3), (-.5, .3)], "dark")],
-    "camera": [("rrect", (-.45, -.25, .45, .35), "main"), ("rect", (-.2, -.4, .1, -.25), "main"), ("ellipse", (-.22, -.17, .22, .27), "black"),
-               ("ellipse", (-.12, -.07, .12, .17), "glass")],
-    "house": [("rect", (-.4, -.1, .4, .5), "main"), ("poly", [(-.5, -.1), (0, -.5), (.5, -.1)], "dark"), ("rect", (-.28, .05, -.08, .25), "glass"),
-              ("rect", (.08, .05, .28, .25), "glass")],
-    "land": [("poly", [(-.5, 0), (.4, -.1), (.5, .5), (-.45, .45)], "green"), ("line", (-.5, 0, .4, -.1), "brown"), ("ellipse", (-.1, -.2, .1, 0), "main")],
-    "ball": [("ellipse", (-.45, -.45, .45, .45), "main"), ("line", (-.45, 0, .45, 0), "dark"), ("line", (0, -.45, 0, .45), "dark")],
-    "bike": [("ring", (-.5, 0, -.1, .4), "black"), ("ring", (.1, 0, .5, .4), "black"), ("line", (-.3, .2, 0, -.15), "main"),
-             ("line", (0, -.15, .3, .2), "main"), ("line", (-.3, .2, .1, .2), "main"), ("line", (0, -.15, -.05, -.3), "main")],
-    "coin": [("ellipse", (-.4, -.4, .4, .4), "main"), ("ring", (-.3, -.3, .3, .3), "dark")],
-    "book": [("rect", (-.35, -.45, .35, .45), "main"), ("rect", (-.35, -.45, -.25, .45), "dark"), ("rect", (-.15, -.3, .25, -.2), "light")],
-    "guitar": [("ellipse", (-.3, 0, .3, .5), "main"), ("ellipse", (-.22, -.25, .22, .1), "main"), ("rect", (-.04, -.5, .04, -.15), "dark"),
-               ("ellipse", (-.08, .15, .08, .3), "black")],
-    "rod": [("line", (-.5, .5, .5, -.5), "dark"), ("ellipse", (-.3, .15, -.1, .35), "main")],
-    "ticket": [("rect", (-.5, -.25, .5, .25), "main"), ("line", (.2, -.25, .2, .25), "white"), ("rect", (-.4, -.1, .1, -.04), "dark"),
-               ("rect", (-.4, .04, 0, .1), "dark")],
-    "car": [("rrect", (-.5, -.05, .5, .3), "main"), ("poly", [(-.3, -.05), (-.15, -.35), (.25, -.35), (.38, -.05)], "main"),
-            ("poly", [(-.24, -.07), (-.12, -.3), (.05, -.3), (.05, -.07)], "glass"), ("ellipse", (-.38, .15, -.16, .42), "black"),
-            ("ellipse", (.16, .15, .38, .42), "black")],
-    "moto": [("ring", (-.5, .05, -.15, .4), "black"), ("ring", (.15, .05, .5, .4), "black"),
-             ("poly", [(-.3, .2), (-.1, -.15), (.25, -.15), (.3, .2)], "main"), ("line", (.25, -.15, .35, -.35), "dark")],
-    "truck": [("rect", (-.5, -.35, .2, .25), "main"), ("rect", (.2, -.2, .5, .25), "dark"), ("rect", (.28, -.15, .45, 0), "glass"),
-              ("ellipse", (-.42, .15, -.22, .4), "black"), ("ellipse", (-.15, .15, .05, .4), "black"), ("ellipse", (.25, .15, .45, .4), "black")],
-    "boat": [("chord", (-.5, -.2, .5, .4), "main"), ("line", (0, .1, 0, -.5), "dark"), ("poly", [(.02, -.45), (.35, 0), (.02, 0)], "white")],
-    "document": [("rect", (-.35, -.48, .35, .48), "white"), ("rect", (-.28, -.4, .1, -.34), "main")]
-    + [("rect", (-.28, y, .28, y + .025), "black") for y in np.arange(-.28, .42, .07).round(3).tolist()],
-    "animal": [("ellipse", (-.4, -.1, .3, .4), "main"), ("ellipse", (.15, -.4, .5, -.05), "main"), ("poly", [(.18, -.3), (.22, -.5), (.3, -.35)], "dark"),
-               ("poly", [(.35, -.35), (.45, -.5), (.47, -.3)], "dark"), ("ellipse", (.35, -.28, .4, -.23), "black")],
-    "bird": [("ellipse", (-.4, -.15, .25, .35), "main"), ("ellipse", (.1, -.4, .4, -.1), "main"), ("poly", [(.38, -.28), (.5, -.24), (.38, -.2)], "accent"),
-             ("ellipse", (.27, -.3, .31, -.26), "black")],
-    "aquarium": [("rect", (-.5, -.35, .5, .4), "glass"), ("rect", (-.5, -.4, .5, -.35), "black"), ("ellipse", (-.3, -.1, -.1, 0), "main"),
-                 ("ellipse", (.1, .05, .3, .15), "accent")],
-    "box": [("rect", (-.4, -.35, .4, .4), "main"), ("line", (-.4, -.35, .4, .4), "dark"), ("line", (.4, -.35, -.4, .4), "dark")],
+    "dress": [
+        ("poly", [(-0.15, -0.5), (0.15, -0.5), (0.2, -0.2), (0.45, 0.5), (-0.45, 0.5), (-0.2, -0.2)], "main"),
+        ("rect", (-0.2, -0.22, 0.2, -0.16), "dark"),
+    ],
+    "kidswear": [
+        ("ellipse", (-0.35, -0.3, 0.35, 0.5), "main"),
+        ("rect", (-0.5, -0.3, 0.5, -0.05), "main"),
+        ("ellipse", (-0.12, -0.5, 0.12, -0.3), "light"),
+    ],
+    "toy": [
+        ("ellipse", (-0.35, -0.2, 0.35, 0.5), "main"),
+        ("ellipse", (-0.25, -0.5, 0.25, 0), "main"),
+        ("ellipse", (-0.3, -0.5, -0.12, -0.32), "dark"),
+        ("ellipse", (0.12, -0.5, 0.3, -0.32), "dark"),
+    ],
+    "bottle": [
+        ("rect", (-0.25, -0.15, 0.25, 0.5), "main"),
+        ("rect", (-0.1, -0.4, 0.1, -0.15), "light"),
+        ("rect", (-0.12, -0.5, 0.12, -0.4), "dark"),
+    ],
+    "ring": [("ring", (-0.45, -0.45, 0.45, 0.45), "main"), ("ellipse", (-0.12, -0.58, 0.12, -0.36), "light")],
+    "chair": [
+        ("rect", (-0.4, 0, 0.4, 0.12), "main"),
+        ("rect", (-0.4, -0.5, -0.28, 0), "main"),
+        ("rect", (-0.38, 0.12, -0.3, 0.5), "dark"),
+        ("rect", (0.3, 0.12, 0.38, 0.5), "dark"),
+    ],
+    "tool": [
+        ("rect", (-0.5, -0.12, 0.2, 0.12), "main"),
+        ("rect", (0.2, -0.25, 0.5, 0.25), "dark"),
+        ("rect", (-0.3, 0.12, -0.1, 0.5), "black"),
+    ],
+    "appliance": [
+        ("rrect", (-0.35, -0.5, 0.35, 0.5), "main"),
+        ("line", (-0.35, -0.1, 0.35, -0.1), "dark"),
+        ("rect", (0.22, -0.4, 0.27, -0.2), "dark"),
+    ],
+    "bowl": [("chord", (-0.5, -0.5, 0.5, 0.5), "main"), ("ellipse", (-0.5, -0.08, 0.5, 0.08), "light")],
+    "plant": [
+        ("poly", [(-0.25, 0.1), (0.25, 0.1), (0.18, 0.5), (-0.18, 0.5)], "brown"),
+        ("ellipse", (-0.4, -0.5, 0, 0.1), "green"),
+        ("ellipse", (0, -0.45, 0.4, 0.1), "green"),
+        ("ellipse", (-0.15, -0.55, 0.15, -0.25), "main"),
+    ],
+    "phone": [("rrect", (-0.25, -0.5, 0.25, 0.5), "black"), ("rect", (-0.21, -0.42, 0.21, 0.38), "main")],
+    "screen": [
+        ("rect", (-0.5, -0.4, 0.5, 0.25), "black"),
+        ("rect", (-0.46, -0.36, 0.46, 0.21), "main"),
+        ("rect", (-0.05, 0.25, 0.05, 0.4), "black"),
+        ("rect", (-0.25, 0.4, 0.25, 0.45), "black"),
+    ],
+    "device": [
+        ("rrect", (-0.45, -0.3, 0.45, 0.3), "main"),
+        ("rect", (-0.35, -0.2, 0.1, 0.05), "dark"),
+        ("ellipse", (0.2, -0.1, 0.35, 0.05), "light"),
+    ],
+    "laptop": [
+        ("rect", (-0.4, -0.45, 0.4, 0.1), "black"),
+        ("rect", (-0.36, -0.41, 0.36, 0.06), "main"),
+        ("poly", [(-0.4, 0.1), (0.4, 0.1), (0.5, 0.3), (-0.5, 0.3)], "dark"),
+    ],
+    "camera": [
+        ("rrect", (-0.45, -0.25, 0.45, 0.35), "main"),
+        ("rect", (-0.2, -0.4, 0.1, -0.25), "main"),
+        ("ellipse", (-0.22, -0.17, 0.22, 0.27), "black"),
+        ("ellipse", (-0.12, -0.07, 0.12, 0.17), "glass"),
+    ],
+    "house": [
+        ("rect", (-0.4, -0.1, 0.4, 0.5), "main"),
+        ("poly", [(-0.5, -0.1), (0, -0.5), (0.5, -0.1)], "dark"),
+        ("rect", (-0.28, 0.05, -0.08, 0.25), "glass"),
+        ("rect", (0.08, 0.05, 0.28, 0.25), "glass"),
+    ],
+    "land": [
+        ("poly", [(-0.5, 0), (0.4, -0.1), (0.5, 0.5), (-0.45, 0.45)], "green"),
+        ("line", (-0.5, 0, 0.4, -0.1), "brown"),
+        ("ellipse", (-0.1, -0.2, 0.1, 0), "main"),
+    ],
+    "ball": [
+        ("ellipse", (-0.45, -0.45, 0.45, 0.45), "main"),
+        ("line", (-0.45, 0, 0.45, 0), "dark"),
+        ("line", (0, -0.45, 0, 0.45), "dark"),
+    ],
+    "bike": [
+        ("ring", (-0.5, 0, -0.1, 0.4), "black"),
+        ("ring", (0.1, 0, 0.5, 0.4), "black"),
+        ("line", (-0.3, 0.2, 0, -0.15), "main"),
+        ("line", (0, -0.15, 0.3, 0.2), "main"),
+        ("line", (-0.3, 0.2, 0.1, 0.2), "main"),
+        ("line", (0, -0.15, -0.05, -0.3), "main"),
+    ],
+    "coin": [("ellipse", (-0.4, -0.4, 0.4, 0.4), "main"), ("ring", (-0.3, -0.3, 0.3, 0.3), "dark")],
+    "book": [
+        ("rect", (-0.35, -0.45, 0.35, 0.45), "main"),
+        ("rect", (-0.35, -0.45, -0.25, 0.45), "dark"),
+        ("rect", (-0.15, -0.3, 0.25, -0.2), "light"),
+    ],
+    "guitar": [
+        ("ellipse", (-0.3, 0, 0.3, 0.5), "main"),
+        ("ellipse", (-0.22, -0.25, 0.22, 0.1), "main"),
+        ("rect", (-0.04, -0.5, 0.04, -0.15), "dark"),
+        ("ellipse", (-0.08, 0.15, 0.08, 0.3), "black"),
+    ],
+    "rod": [("line", (-0.5, 0.5, 0.5, -0.5), "dark"), ("ellipse", (-0.3, 0.15, -0.1, 0.35), "main")],
+    "ticket": [
+        ("rect", (-0.5, -0.25, 0.5, 0.25), "main"),
+        ("line", (0.2, -0.25, 0.2, 0.25), "white"),
+        ("rect", (-0.4, -0.1, 0.1, -0.04), "dark"),
+        ("rect", (-0.4, 0.04, 0, 0.1), "dark"),
+    ],
+    "car": [
+        ("rrect", (-0.5, -0.05, 0.5, 0.3), "main"),
+        ("poly", [(-0.3, -0.05), (-0.15, -0.35), (0.25, -0.35), (0.38, -0.05)], "main"),
+        ("poly", [(-0.24, -0.07), (-0.12, -0.3), (0.05, -0.3), (0.05, -0.07)], "glass"),
+        ("ellipse", (-0.38, 0.15, -0.16, 0.42), "black"),
+        ("ellipse", (0.16, 0.15, 0.38, 0.42), "black"),
+    ],
+    "moto": [
+        ("ring", (-0.5, 0.05, -0.15, 0.4), "black"),
+        ("ring", (0.15, 0.05, 0.5, 0.4), "black"),
+        ("poly", [(-0.3, 0.2), (-0.1, -0.15), (0.25, -0.15), (0.3, 0.2)], "main"),
+        ("line", (0.25, -0.15, 0.35, -0.35), "dark"),
+    ],
+    "truck": [
+        ("rect", (-0.5, -0.35, 0.2, 0.25), "main"),
+        ("rect", (0.2, -0.2, 0.5, 0.25), "dark"),
+        ("rect", (0.28, -0.15, 0.45, 0), "glass"),
+        ("ellipse", (-0.42, 0.15, -0.22, 0.4), "black"),
+        ("ellipse", (-0.15, 0.15, 0.05, 0.4), "black"),
+        ("ellipse", (0.25, 0.15, 0.45, 0.4), "black"),
+    ],
+    "boat": [
+        ("chord", (-0.5, -0.2, 0.5, 0.4), "main"),
+        ("line", (0, 0.1, 0, -0.5), "dark"),
+        ("poly", [(0.02, -0.45), (0.35, 0), (0.02, 0)], "white"),
+    ],
+    "document": [("rect", (-0.35, -0.48, 0.35, 0.48), "white"), ("rect", (-0.28, -0.4, 0.1, -0.34), "main")]
+    + [("rect", (-0.28, y, 0.28, y + 0.025), "black") for y in np.arange(-0.28, 0.42, 0.07).round(3).tolist()],
+    "animal": [
+        ("ellipse", (-0.4, -0.1, 0.3, 0.4), "main"),
+        ("ellipse", (0.15, -0.4, 0.5, -0.05), "main"),
+        ("poly", [(0.18, -0.3), (0.22, -0.5), (0.3, -0.35)], "dark"),
+        ("poly", [(0.35, -0.35), (0.45, -0.5), (0.47, -0.3)], "dark"),
+        ("ellipse", (0.35, -0.28, 0.4, -0.23), "black"),
+    ],
+    "bird": [
+        ("ellipse", (-0.4, -0.15, 0.25, 0.35), "main"),
+        ("ellipse", (0.1, -0.4, 0.4, -0.1), "main"),
+        ("poly", [(0.38, -0.28), (0.5, -0.24), (0.38, -0.2)], "accent"),
+        ("ellipse", (0.27, -0.3, 0.31, -0.26), "black"),
+    ],
+    "aquarium": [
+        ("rect", (-0.5, -0.35, 0.5, 0.4), "glass"),
+        ("rect", (-0.5, -0.4, 0.5, -0.35), "black"),
+        ("ellipse", (-0.3, -0.1, -0.1, 0), "main"),
+        ("ellipse", (0.1, 0.05, 0.3, 0.15), "accent"),
+    ],
+    "box": [
+        ("rect", (-0.4, -0.35, 0.4, 0.4), "main"),
+        ("line", (-0.4, -0.35, 0.4, 0.4), "dark"),
+        ("line", (0.4, -0.35, -0.4, 0.4), "dark"),
+    ],
 }
 NOISE_LEVELS = (3.0, 6.0, 9.0, 13.0)  # std of the sensor-noise textures
 BLUR_FACTOR = (1, 4, 10)  # downscale factor of mild and strong blur
@@ -84,7 +211,10 @@ BLUR_FACTOR = (1, 4, 10)  # downscale factor of mild and strong blur
 def _noise_bank() -> list[Image.Image]:
     """Fixed noise textures (centred on 128) that photos crop from; the same in every process."""
     rng = np.random.default_rng(7)
-    return [Image.fromarray(np.clip(128 + s * rng.standard_normal((512, 512, 3)), 0, 255).astype(np.uint8)) for s in NOISE_LEVELS]
+    return [
+        Image.fromarray(np.clip(128 + s * rng.standard_normal((512, 512, 3)), 0, 255).astype(np.uint8))
+        for s in NOISE_LEVELS
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -124,7 +254,12 @@ def _object(draw: ImageDraw.ImageDraw, rng: np.random.Generator, job: dict) -> N
     for kind, coords, role in SHAPES[job["shape"]]:
         fill = tuple(int(v) for v in roles[role])
         pts = xy(coords) if kind == "poly" else xy([coords[:2], coords[2:]])
-        box = [min(pts[0][0], pts[1][0]), min(pts[0][1], pts[1][1]), max(pts[0][0], pts[1][0]), max(pts[0][1], pts[1][1])]
+        box = [
+            min(pts[0][0], pts[1][0]),
+            min(pts[0][1], pts[1][1]),
+            max(pts[0][0], pts[1][0]),
+            max(pts[0][1], pts[1][1]),
+        ]
         if kind == "poly":
             draw.polygon(pts, fill=fill)
         elif kind == "rect":
@@ -150,7 +285,14 @@ def _watermark(img: Image.Image, rng: np.random.Generator, shop_site: str) -> No
         draw.ellipse((x + dx - r, y + dy - r + 4, x + dx + r, y + dy + r + 4), fill=(250, 250, 250))
     draw.text((x + 19, y), "Avito", fill=(250, 250, 250), font=_font(), stroke_width=1, stroke_fill=(90, 90, 90))
     if shop_site:
-        draw.text((8, h - 22), f"www.avito.ru/{shop_site}", fill=(240, 240, 240), font=_font(), stroke_width=1, stroke_fill=(60, 60, 60))
+        draw.text(
+            (8, h - 22),
+            f"www.avito.ru/{shop_site}",
+            fill=(240, 240, 240),
+            font=_font(),
+            stroke_width=1,
+            stroke_fill=(60, 60, 60),
+        )
 
 
 def render(job: dict) -> Image.Image:

@@ -18,13 +18,15 @@ TEST_FIRST_DAY = 28  # days after 2017-03-15
 IMAGE_SIZES = [(480, 360), (360, 480), (360, 360), (480, 480), (270, 480), (320, 480), (480, 320), (358, 480)]
 IMAGE_SIZE_PROB = [0.38, 0.30, 0.15, 0.03, 0.04, 0.04, 0.03, 0.03]
 # condition states: 0 none, 1 new, 2 excellent, 3 good, 4 worn, 5 broken; probabilities per kind of ad (KINDS order)
-CONDITION_PROB = np.array([
-    [0.28, 0.10, 0.20, 0.26, 0.10, 0.06],
-    [0.45, 0.08, 0.17, 0.15, 0.10, 0.05],
-    [0.38, 0.00, 0.25, 0.22, 0.10, 0.05],
-    [0.50, 0.00, 0.20, 0.22, 0.05, 0.03],
-    [0.50, 0.00, 0.25, 0.25, 0.00, 0.00],
-])
+CONDITION_PROB = np.array(
+    [
+        [0.28, 0.10, 0.20, 0.26, 0.10, 0.06],
+        [0.45, 0.08, 0.17, 0.15, 0.10, 0.05],
+        [0.38, 0.00, 0.25, 0.22, 0.10, 0.05],
+        [0.50, 0.00, 0.20, 0.22, 0.05, 0.03],
+        [0.50, 0.00, 0.25, 0.25, 0.00, 0.00],
+    ]
+)
 
 
 def _pick(rng: np.random.Generator, prob: np.ndarray, n: int) -> np.ndarray:
@@ -118,8 +120,9 @@ def _image_state(rng: np.random.Generator, world: World, cat: np.ndarray, utype:
     }
 
 
-def _text_state(rng: np.random.Generator, world: World, cat: np.ndarray, leaf: np.ndarray, utype: np.ndarray,
-                is_test: np.ndarray) -> dict[str, np.ndarray]:
+def _text_state(
+    rng: np.random.Generator, world: World, cat: np.ndarray, leaf: np.ndarray, utype: np.ndarray, is_test: np.ndarray
+) -> dict[str, np.ndarray]:
     n = len(cat)
     kind = world.cat_kind[cat]
     cond = np.empty(n, dtype=np.int64)
@@ -168,12 +171,23 @@ def draw_rows(world: World, n_train: int, n_test: int, seed: int) -> dict[str, n
     day = np.where(
         is_test,
         TEST_FIRST_DAY + _pick(rng, np.array(TEST_DAY_WEIGHTS), n),
-        np.where(rng.random(n) < 3e-5, 14 + rng.integers(0, TRAIN_LATE_DAYS, n), _pick(rng, np.array(TRAIN_DAY_WEIGHTS), n)),
+        np.where(
+            rng.random(n) < 3e-5, 14 + rng.integers(0, TRAIN_LATE_DAYS, n), _pick(rng, np.array(TRAIN_DAY_WEIGHTS), n)
+        ),
     )
     rows = {
-        "is_test": is_test, "user": user, "user_type": utype, "user_effect": rng.normal(0.0, 0.3, n_users)[user],
-        "user_hex": _unique_ints(rng, n_users)[user], "item_hex": _unique_ints(rng, n),
-        "region": region, "city": city, "category": cat, "leaf": leaf, "p1_missing": p1_gone, "day": day,
+        "is_test": is_test,
+        "user": user,
+        "user_type": utype,
+        "user_effect": rng.normal(0.0, 0.3, n_users)[user],
+        "user_hex": _unique_ints(rng, n_users)[user],
+        "item_hex": _unique_ints(rng, n),
+        "region": region,
+        "city": city,
+        "category": cat,
+        "leaf": leaf,
+        "p1_missing": p1_gone,
+        "day": day,
         "seq": _seq(rng, user, day, utype),
     }
     rows.update(_prices(rng, world, cat, leaf))

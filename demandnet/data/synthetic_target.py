@@ -38,7 +38,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def latents(world: World, rows: dict[str, np.ndarray], shown: dict[str, np.ndarray], sl: slice) -> dict[str, np.ndarray]:
+def latents(
+    world: World, rows: dict[str, np.ndarray], shown: dict[str, np.ndarray], sl: slice
+) -> dict[str, np.ndarray]:
     """The four latent components of rows[sl]; `shown` holds the chunk's observed text signals."""
     r = {k: v[sl] for k, v in rows.items()}
     table = (

@@ -26,17 +26,37 @@ SERVICE_SUFFIX = ["недорого", "качественно", "быстро", 
 MAX_TITLE_CHARS, MAX_DESC_CHARS = 50, 3000
 BRAND_BOOST = 1.8  # scales each category's p_brand (Latin letters in titles and descriptions)
 SLOTS = {
-    "cm": lambda r: r.integers(40, 181), "year": lambda r: r.integers(1960, 2017), "year2": lambda r: r.integers(2018, 2021),
-    "km": lambda r: r.integers(20, 300), "engine": lambda r: r.choice(["1.4", "1.6", "1.8", "2.0", "2.5"]),
-    "hp": lambda r: r.integers(70, 250), "kitchen": lambda r: r.integers(6, 13), "sot": lambda r: r.integers(4, 21),
-    "months": lambda r: r.integers(2, 5), "gb": lambda r: r.choice([8, 16, 32, 64, 128]), "hours": lambda r: r.integers(6, 25),
-    "inch": lambda r: r.choice([7, 10, 15, 17, 19, 24, 26, 32, 40, 43]), "n": lambda r: r.integers(2, 21),
-    "w": lambda r: r.integers(40, 201), "h": lambda r: r.integers(40, 201), "kg": lambda r: r.integers(5, 11),
-    "kw": lambda r: r.integers(1, 6), "ml": lambda r: r.choice([30, 50, 75, 100]), "g": lambda r: r.integers(2, 21),
-    "ring": lambda r: r.integers(15, 21), "age": lambda r: r.integers(1, 7), "day": lambda r: r.integers(20, 31),
-    "grade": lambda r: r.integers(1, 12), "l": lambda r: r.choice([20, 40, 60, 100, 200]), "m": lambda r: r.integers(2, 6),
-    "t": lambda r: r.integers(1, 21), "cc": lambda r: r.choice([50, 110, 125, 250, 400, 650]), "i": lambda r: r.choice([3, 5, 7]),
-    "ghz": lambda r: r.choice(["2.4", "3.0", "3.2", "3.6"]), "years": lambda r: r.integers(3, 26), "house": lambda r: r.integers(1, 120),
+    "cm": lambda r: r.integers(40, 181),
+    "year": lambda r: r.integers(1960, 2017),
+    "year2": lambda r: r.integers(2018, 2021),
+    "km": lambda r: r.integers(20, 300),
+    "engine": lambda r: r.choice(["1.4", "1.6", "1.8", "2.0", "2.5"]),
+    "hp": lambda r: r.integers(70, 250),
+    "kitchen": lambda r: r.integers(6, 13),
+    "sot": lambda r: r.integers(4, 21),
+    "months": lambda r: r.integers(2, 5),
+    "gb": lambda r: r.choice([8, 16, 32, 64, 128]),
+    "hours": lambda r: r.integers(6, 25),
+    "inch": lambda r: r.choice([7, 10, 15, 17, 19, 24, 26, 32, 40, 43]),
+    "n": lambda r: r.integers(2, 21),
+    "w": lambda r: r.integers(40, 201),
+    "h": lambda r: r.integers(40, 201),
+    "kg": lambda r: r.integers(5, 11),
+    "kw": lambda r: r.integers(1, 6),
+    "ml": lambda r: r.choice([30, 50, 75, 100]),
+    "g": lambda r: r.integers(2, 21),
+    "ring": lambda r: r.integers(15, 21),
+    "age": lambda r: r.integers(1, 7),
+    "day": lambda r: r.integers(20, 31),
+    "grade": lambda r: r.integers(1, 12),
+    "l": lambda r: r.choice([20, 40, 60, 100, 200]),
+    "m": lambda r: r.integers(2, 6),
+    "t": lambda r: r.integers(1, 21),
+    "cc": lambda r: r.choice([50, 110, 125, 250, 400, 650]),
+    "i": lambda r: r.choice([3, 5, 7]),
+    "ghz": lambda r: r.choice(["2.4", "3.0", "3.2", "3.6"]),
+    "years": lambda r: r.integers(3, 26),
+    "house": lambda r: r.integers(1, 120),
 }
 
 
@@ -76,9 +96,13 @@ class _Slots(dict):
 
     def __missing__(self, key: str) -> object:
         r = self.rng
-        value = {"site": lambda: r.choice(self.text["sites"]), "street": lambda: r.choice(self.text["streets"]),
-                 "size": lambda: r.choice(["42–44 (S)", "44–46 (M)", "46–48 (L)"]), "area": lambda: r.integers(20, 100),
-                 "floor": lambda: f"{r.integers(1, 6)}/{r.integers(5, 10)}"}.get(key, lambda: SLOTS[key](r))()
+        value = {
+            "site": lambda: r.choice(self.text["sites"]),
+            "street": lambda: r.choice(self.text["streets"]),
+            "size": lambda: r.choice(["42–44 (S)", "44–46 (M)", "46–48 (L)"]),
+            "area": lambda: r.integers(20, 100),
+            "floor": lambda: f"{r.integers(1, 6)}/{r.integers(5, 10)}",
+        }.get(key, lambda: SLOTS[key](r))()
         self[key] = value
         return value
 
@@ -130,7 +154,9 @@ def _title(rng: np.random.Generator, world: World, cat: dict, row: dict, slots: 
         words = str(rng.choice(titles.get(p2) or titles.get(p1) or titles[""])).split()
     elif style == "phone" and p1 in cat["models"]:
         words = [p1, str(rng.choice(cat["models"][p1]))]
-        words = ([_cap(nom)] if rng.random() < 0.3 else []) + words + ([f"{slots['gb']}GB"] if rng.random() < 0.15 else [])
+        words = (
+            ([_cap(nom)] if rng.random() < 0.3 else []) + words + ([f"{slots['gb']}GB"] if rng.random() < 0.15 else [])
+        )
     elif style == "animal" and p1 not in ("", "Другая") and rng.random() < 0.7:
         words = [_cap(nom), "породы", p1] if not p1.endswith("ая") else [p1, "кошка"]
     elif style in ("animal", "animal_plain", "business") and rng.random() < 0.5:
@@ -161,7 +187,7 @@ def _title(rng: np.random.Generator, world: World, cat: dict, row: dict, slots: 
 
 def _description(rng: np.random.Generator, world: World, cat: dict, row: dict, slots: _Slots, title: str) -> str:
     text, kind = world.vocab["text"], cat["kind"]
-    nom, acc, _ = row["noun"]
+    _, acc, _ = row["noun"]
     head: list[str] = []
     if rng.random() < 0.35:
         verb = "Сдаю" if row["p1"] == "Сдам" else "Продаю"
@@ -191,7 +217,9 @@ def _description(rng: np.random.Generator, world: World, cat: dict, row: dict, s
             s = core[order[i]]
         elif row["pro"]:  # shops pad long ads with price lists
             n2, _, _ = row["nouns"][rng.integers(len(row["nouns"]))]
-            s = f"- {_cap(n2)} {rng.choice(brands) if brands else ''} — {int(rng.integers(2, 300)) * 50} руб.".replace("  ", " ")
+            s = f"- {_cap(n2)} {rng.choice(brands) if brands else ''} — {int(rng.integers(2, 300)) * 50} руб.".replace(
+                "  ", " "
+            )
         else:
             break
         parts.append(s)
@@ -207,8 +235,9 @@ def _description(rng: np.random.Generator, world: World, cat: dict, row: dict, s
     return out
 
 
-def render_texts(world: World, rows: dict[str, np.ndarray], start: int, stop: int,
-                 rng: np.random.Generator) -> dict[str, object]:
+def render_texts(
+    world: World, rows: dict[str, np.ndarray], start: int, stop: int, rng: np.random.Generator
+) -> dict[str, object]:
     """Titles and descriptions of rows start:stop, and which latent text signals each row shows."""
     nouns = _nouns(json.dumps([{"nouns": c["nouns"]} for c in world.categories], ensure_ascii=False))
     leaves = world.leaves
@@ -219,10 +248,20 @@ def render_texts(world: World, rows: dict[str, np.ndarray], start: int, stop: in
         p1, p2, p3 = ("", "", "") if gone else (leaves.p1[leaf], leaves.p2[leaf], leaves.p3[leaf])
         options = (p2 and nouns[k].get(p2)) or (p1 and nouns[k].get(p1)) or nouns[k][""]
         brands = cat.get("brands", [])
-        brand = brands[rng.integers(len(brands))] if brands and rng.random() < cat.get("p_brand", 0) * BRAND_BOOST else ""
-        row = {"p1": p1, "p2": p2, "p3": p3, "noun": options[rng.integers(len(options))], "nouns": options, "brand": brand,
-               "colour": int(world.code_colour[rows["code"][i]]), "free": bool(rows["price_zero"][i]),
-               "pro": bool(rows["user_type"][i] > 0)}
+        brand = (
+            brands[rng.integers(len(brands))] if brands and rng.random() < cat.get("p_brand", 0) * BRAND_BOOST else ""
+        )
+        row = {
+            "p1": p1,
+            "p2": p2,
+            "p3": p3,
+            "noun": options[rng.integers(len(options))],
+            "nouns": options,
+            "brand": brand,
+            "colour": int(world.code_colour[rows["code"][i]]),
+            "free": bool(rows["price_zero"][i]),
+            "pro": bool(rows["user_type"][i] > 0),
+        }
         for key in ("cond", "urgent", "haggle", "desc_len", "multiline", "emoji", "title_new"):
             row[key] = rows[key][i].item()
         row["title_urgent"] = bool(rows["urgent"][i] and rows["title_urgent"][i])

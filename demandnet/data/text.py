@@ -117,8 +117,10 @@ class NavecTokenizer:
             raise ValueError(f"NavecTokenizer: max_len has no length for text field(s) {missing}; got {lengths}")
         self.max_len = {field: int(lengths[field]) for field in self.fields}
         if min(self.max_len.values(), default=1) < 1 or int(max_vocab) < 1 or int(min_count) < 1:
-            raise ValueError(f"NavecTokenizer: max_len, max_vocab and min_count must be >= 1, got "
-                             f"{self.max_len}, {max_vocab}, {min_count}")
+            raise ValueError(
+                f"NavecTokenizer: max_len, max_vocab and min_count must be >= 1, got "
+                f"{self.max_len}, {max_vocab}, {min_count}"
+            )
         self.max_vocab = int(max_vocab)
         self.min_count = int(min_count)
         self.words: list[str] | None = None

@@ -40,8 +40,12 @@ class DemandRegressor(pl.LightningModule):
         self.save_hyperparameters()
         active = {name: cfg for name, cfg in branches.items() if cfg}
         if not active:
-            raise ValueError("every branch is switched off: keep at least one of model.image, model.text, model.tabular")
-        self.branches = nn.ModuleDict({name: instantiate(cfg, **dims.get(name, {}), _convert_="all") for name, cfg in active.items()})
+            raise ValueError(
+                "every branch is switched off: keep at least one of model.image, model.text, model.tabular"
+            )
+        self.branches = nn.ModuleDict(
+            {name: instantiate(cfg, **dims.get(name, {}), _convert_="all") for name, cfg in active.items()}
+        )
         self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}))
         self.loss_name = loss
         self.val_rmse = MeanSquaredError(squared=False)

@@ -73,8 +73,10 @@ class NavecTextBranch(nn.Module):
         """Copy the (vocab_size, embedding_dim) navec table in (training start only; predict uses the checkpoint)."""
         weight = self.embedding.weight
         if tuple(matrix.shape) != tuple(weight.shape):
-            raise ValueError(f"NavecTextBranch: embeddings of shape {tuple(matrix.shape)} do not fit the table "
-                             f"{tuple(weight.shape)}; the tokenizer and the branch disagree on vocab_size/dim")
+            raise ValueError(
+                f"NavecTextBranch: embeddings of shape {tuple(matrix.shape)} do not fit the table "
+                f"{tuple(weight.shape)}; the tokenizer and the branch disagree on vocab_size/dim"
+            )
         with torch.no_grad():
             weight.copy_(torch.as_tensor(matrix, dtype=weight.dtype))
             weight[PAD].zero_()

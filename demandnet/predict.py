@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # an unpickling error means the file wants to run code
+    except Exception as err:
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive: this is text, empty or truncated
+            raise ValueError(f"{path}: not a PyTorch checkpoint file ({type(err).__name__}: {err})") from err
+        # a torch file that the weights-only unpickler will not build: it wants to run code
         raise ValueError(f"{path}: refused, it does not load with torch.load(weights_only=True): {err}") from err
 
 
@@ -58,7 +62,7 @@ def restore(
     checkpoint: dict, num_workers: str | int = "auto", batch_size: int = 256
 ) -> tuple[DemandDataModule, DemandRegressor]:
     """The fitted DataModule state and the model, rebuilt from a checkpoint dict (no hub, no data files)."""
-    state = checkpoint.get(DemandDataModule.__qualname__)
+    state = checkpoint.get(DemandDataModule.__qualname__) if isinstance(checkpoint, dict) else None
     if state is None or "hyper_parameters" not in checkpoint:
         raise ValueError("not a demandnet checkpoint: it lacks the DataModule state or the model hyperparameters")
     datamodule = DemandDataModule(root=".", num_workers=num_workers, eval_batch_size=batch_size)

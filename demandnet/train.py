@@ -32,7 +32,9 @@ def build(cfg: DictConfig) -> tuple[DemandDataModule, DemandRegressor]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     branches = {"image": image_cfg, "text": text_cfg, "tabular": model_cfg.pop("tabular", None) or None}
-    model = DemandRegressor(branches=branches, dims=datamodule.model_dims(), **model_cfg)
+    model = DemandRegressor(
+        branches=branches, dims=datamodule.model_dims(), target_mean=datamodule.train_target_mean, **model_cfg
+    )
     text_branch = dict(model.branches.items()).get("text")
     if text_branch is not None and hasattr(text_branch, "load_pretrained_embeddings"):
         text_branch.load_pretrained_embeddings(tokenizer.pretrained_embeddings())

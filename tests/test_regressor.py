@@ -64,3 +64,14 @@ def test_inference_branches_never_download():
     rebuilt = DemandRegressor.inference_branches(branches)
     assert rebuilt["image"]["pretrained"] is False and rebuilt["image"]["checkpoint_path"] is None
     assert branches["image"]["pretrained"] is True  # the caller's dict is left alone
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("mean", [0.14, 0.6])
+def test_an_untrained_model_starts_at_the_train_mean(loss, mean):
+    """The output bias starts at logit(train mean): early predictions sit at the mean, not at sigmoid(0) = 0.5."""
+    torch.manual_seed(0)
+    model = DemandRegressor(branches={"tabular": TABULAR}, dims=DIMS, loss=loss, target_mean=mean).eval()
+    with torch.no_grad():
+        predictions = model.predict_step(_batch(256), 0)["prediction"]
+    assert abs(float(predictions.mean()) - mean) < 0.05

@@ -66,6 +66,7 @@ class DemandDataModule(pl.LightningDataModule):
         self.predict_set: DemandDataset | None = None  # what predict_dataloader serves; the test set by default
         self.test_item_ids: np.ndarray | None = None
         self.baselines: dict[str, float | None] = {}
+        self.train_target_mean: float | None = None  # the model's starting prediction
 
     # ---- data preparation -------------------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -89,6 +90,7 @@ class DemandDataModule(pl.LightningDataModule):
         self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
         self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
         self.baselines = self._baselines(frame, train_rows, val_rows)
+        self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
         log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
                  self.split)  # fmt: skip
         test_path = self.root / self.test_csv if self.test_csv else None

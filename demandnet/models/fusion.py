@@ -13,6 +13,7 @@ class FusionHead(nn.Module):
         hidden_sizes: list[int] | None = None,
         projection_dim: int | None = None,
         dropout: float = 0.2,
+        output_bias: float = 0.0,
     ) -> None:
         super().__init__()
         hidden_sizes = list(hidden_sizes or [128, 64])
@@ -25,8 +26,9 @@ class FusionHead(nn.Module):
         for size in hidden_sizes:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        out = nn.Linear(width, 1)
+        nn.init.constant_(out.bias, output_bias)  # start from the train mean, not sigmoid(0) = 0.5
+        self.mlp = nn.Sequential(*layers, out)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         joined = torch.cat([p(f) for p, f in zip(self.projections, features)], dim=1)  # (B, sum D)

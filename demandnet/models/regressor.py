@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -18,8 +19,14 @@ from demandnet.models.fusion import FusionHead
 LOSSES = ("mse", "bce")
 
 
+def _logit(p: float, eps: float = 1e-4) -> float:
+    p = min(max(float(p), eps), 1 - eps)
+    return math.log(p / (1 - p))
+
+
 class DemandRegressor(pl.LightningModule):
     """Branch configs carry a `_target_`; data-derived sizes (`dims`, from the DataModule) are passed to them.
+    `target_mean` (the train split's mean target) sets the output bias, so training starts at the mean prediction.
 
     All constructor arguments are plain dicts, lists and numbers, so they are saved as hyperparameters and the
     checkpoint alone rebuilds the model (see `inference_branches`).
@@ -33,6 +40,7 @@ class DemandRegressor(pl.LightningModule):
         loss: str = "mse",
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        target_mean: float | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -46,7 +54,8 @@ class DemandRegressor(pl.LightningModule):
         self.branches = nn.ModuleDict(
             {name: instantiate(cfg, **dims.get(name, {}), _convert_="all") for name, cfg in active.items()}
         )
-        self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}))
+        bias = _logit(target_mean) if target_mean is not None else 0.0
+        self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}), output_bias=bias)
         self.loss_name = loss
         self.val_rmse = MeanSquaredError(squared=False)
 

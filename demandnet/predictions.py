@@ -8,6 +8,7 @@ import torch
 
 from demandnet import batch as keys
 from demandnet.data.datamodule import DemandDataModule
+from demandnet.distributed import gather
 
 
 def predict_in_order(
@@ -21,11 +22,9 @@ def predict_in_order(
     outputs = trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path) or []
     index = torch.cat([o[keys.INDEX] for o in outputs]).numpy() if outputs else np.zeros(0, np.int64)
     values = torch.cat([o["prediction"] for o in outputs]).double().numpy() if outputs else np.zeros(0)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        shares: list = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(shares, (index, values))
-        index = np.concatenate([s[0] for s in shares])
-        values = np.concatenate([s[1] for s in shares])
+    shares = gather((index, values))
+    index = np.concatenate([s[0] for s in shares])
+    values = np.concatenate([s[1] for s in shares])
     expected = np.sort(np.asarray(datamodule.predict_set.rows))  # source-row positions, as carried in batch[INDEX]
     order = np.argsort(index, kind="stable")
     index, values = index[order], values[order]

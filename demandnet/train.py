@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.images import resolve_image_config
+from demandnet.distributed import check_same_on_every_rank, processes_asked
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_json, write_submission
 from demandnet.predictions import predict_in_order
@@ -41,17 +44,47 @@ def build(cfg: DictConfig) -> tuple[DemandDataModule, DemandRegressor]:
     return datamodule, model
 
 
+def resume_from(cfg: DictConfig, run_dir: Path) -> str | None:
+    """`ckpt_path` if given; with `resume=true`, this run directory's last checkpoint when there is one."""
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    if not cfg.get("resume"):
+        return None
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("resuming from %s", last)
+        return str(last)
+    log.warning("resume=true but %s does not exist: training from the start", last)
+    return None
+
+
+def refuse_ddp_in_a_sweep(cfg: DictConfig) -> None:
+    """Lightning starts DDP's other processes by running this script again with its command line: in a hydra
+    sweep each of them would start a sweep of its own. Refuse before anything starts."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    several = processes_asked(OmegaConf.to_container(cfg.trainer, resolve=True)) * int(cfg.trainer.num_nodes) > 1
+    if "ddp" in strategy and "spawn" not in strategy and several and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise SystemExit(
+            "demandnet: trainer=ddp with several processes cannot run inside a hydra --multirun sweep (each DDP "
+            "process would start its own sweep). Run each sweep value as its own `python train.py ...` command, "
+            "or sweep on one device per job."
+        )
+
+
 def run(cfg: DictConfig) -> float:
     """Train as configured; returns the best validation RMSE (what a hydra sweeper minimises)."""
     started = time.time()
+    refuse_ddp_in_a_sweep(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
     datamodule, model = build(cfg)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from(cfg, run_dir))
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    if best:
+        check_same_on_every_rank(trainer.checkpoint_callback.best_model_path, "the best checkpoint")
     validated = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
     submission = None
     if datamodule.test_set is not None:

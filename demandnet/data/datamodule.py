@@ -7,6 +7,7 @@ Lightning stores in every checkpoint, so prediction needs nothing but the checkp
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -16,12 +17,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from demandnet import batch as keys
+from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
 from demandnet.data.images import ImagePipeline, count_image_fields, find_image_dirs
+from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
 from demandnet.data.synthetic import ensure_synthetic
 from demandnet.data.tabular import TabularPreprocessor
@@ -127,7 +130,7 @@ class DemandDataModule(pl.LightningDataModule):
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
         if self.image_config is None:
             return None
-        return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images)
+        return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed)
 
     def _baselines(self, frame: pd.DataFrame, train_rows: np.ndarray, val_rows: np.ndarray) -> dict:
         """RMSE of predicting the train mean and, for synthetic data, of the true expectation (the noise floor)."""
@@ -183,17 +186,18 @@ class DemandDataModule(pl.LightningDataModule):
     def _loader(self, dataset: DemandDataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("DemandDataModule.setup() has not run")
-        sampler = None
-        world, rank = _world()
-        if world > 1:
+        world, rank = distributed.world()
+        if train:
+            sampler = EpochSampler(len(dataset), self.seed, batch_size, rank, world, progress=self._progress)
+        elif world > 1:
             # Evaluation must see every row exactly once (no padding), or DDP metrics count rows twice.
-            sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=self.seed) if train
-                       else UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False))  # fmt: skip
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+        else:
+            sampler = None
         workers = self.num_workers
-        return DataLoader(
+        return (ResumableLoader if train else DataLoader)(
             dataset,
             batch_size=batch_size,
-            shuffle=train and sampler is None,
             sampler=sampler,
             num_workers=workers,
             collate_fn=collate_batch,
@@ -201,13 +205,36 @@ class DemandDataModule(pl.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             worker_init_fn=_worker_init if workers > 0 else None,
             prefetch_factor=4 if workers > 0 else None,
+            # Worker seeds come from this generator, not the global RNG, so starting an iterator never shifts the
+            # model's dropout stream (a resumed run then draws the same numbers as an uninterrupted one).
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
+    def train_batches_per_epoch(self, trainer: pl.Trainer) -> int:
+        """Training batches per epoch and process under `trainer` (its world size and limit_train_batches),
+        counted without building a loader: the sampler pads the ranks to equal length."""
+        if self.train_set is None:
+            raise RuntimeError("DemandDataModule.setup() has not run")
+        batches = math.ceil(math.ceil(len(self.train_set) / trainer.world_size) / self.batch_size)
+        limit = trainer.limit_train_batches
+        return int(batches * limit) if isinstance(limit, float) else min(batches, int(limit))
 
-def _world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size(), torch.distributed.get_rank()
-    return 1, 0
+    def _progress(self) -> tuple[int, int]:
+        """(epoch, batches of it already trained) as a training iteration starts, from the Trainer's public
+        counters; the batch count is 0 except right after a resume from a checkpoint saved mid-epoch.
+
+        Lightning makes the first iterator before it knows the number of batches, so they are counted here.
+        """
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        epoch, batches, accumulate = (
+            trainer.current_epoch,
+            self.train_batches_per_epoch(trainer),
+            trainer.accumulate_grad_batches,
+        )
+        done = (trainer.global_step - epoch * math.ceil(batches / accumulate)) * accumulate
+        return epoch, min(max(done, 0), batches)
 
 
 def _resolve_workers(num_workers: int | str) -> int:

@@ -40,17 +40,39 @@ class DemandDataset(Dataset):
         one = self.__getitems__([i])
         return {k: v[0] for k, v in one.items()}
 
-    def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        """A whole batch by fancy indexing: the DataLoader calls this once per batch (see `collate_batch`)."""
+    def __getitems__(self, indices: Sequence[int] | Sequence[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        """A whole batch by fancy indexing: the DataLoader calls this once per batch (see `collate_batch`).
+
+        Indices from `EpochSampler` are (epoch, position) pairs: the epoch seeds each row's augmentation.
+        """
+        epochs = None
+        if len(indices) and isinstance(indices[0], (tuple, list)):
+            epochs, indices = zip(*indices)
         rows = self.rows[np.asarray(indices, dtype=np.int64)]
         batch = {k: torch.from_numpy(np.ascontiguousarray(v[rows])) for k, v in self.arrays.items()}
         batch = {k: v.long() if v.dtype in (torch.int32, torch.int16, torch.int8) else v for k, v in batch.items()}
         batch[keys.INDEX] = torch.from_numpy(rows)
         if self.pipeline is not None and self.images is not None:
-            pictures = [self.pipeline(self.images[r], str(self.item_ids[r])) for r in rows]
+            seeds = [None] * len(rows) if epochs is None else [(e, int(r)) for e, r in zip(epochs, rows)]
+            pictures = [self._picture(int(r), s) for r, s in zip(rows, seeds)]
             batch[keys.IMAGE] = torch.stack([p for p, _ in pictures])
             batch[keys.HAS_IMAGE] = torch.tensor([float(ok) for _, ok in pictures])
         return batch
+
+    def _picture(self, row: int, augment_key: tuple[int, int] | None) -> tuple[torch.Tensor, bool]:
+        """One row's photo; any failure names the row, item_id and file (a worker traceback alone does not)."""
+        try:
+            return self.pipeline(self.images[row], str(self.item_ids[row]), augment_key)
+        except Exception as e:
+            folders = ", ".join(str(d) for d in self.pipeline.image_dirs) or "no image folder"
+            raise RowError(
+                f"data row {row + 1} (item_id {self.item_ids[row]!r}, image {self.images[row]!r} in {folders}): "
+                f"{type(e).__name__}: {e}"
+            ) from e
+
+
+class RowError(RuntimeError):
+    """Loading one row failed; the message names the row, its item_id and its photo."""
 
 
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

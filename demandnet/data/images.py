@@ -116,7 +116,9 @@ def decode_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
 class ImagePipeline:
     """Image name -> ((3, H, W) float32 tensor, has_image). Picklable, holds no open files (DataLoader workers)."""
 
-    def __init__(self, image_dirs: Sequence[str | Path], config: dict, train: bool, strict: bool = False) -> None:
+    def __init__(
+        self, image_dirs: Sequence[str | Path], config: dict, train: bool, strict: bool = False, seed: int = 0
+    ) -> None:
         self.image_dirs = [Path(d) for d in image_dirs]
         missing = [k for k in ("input_size", "mean", "std") if k not in config]
         if missing:
@@ -127,6 +129,7 @@ class ImagePipeline:
         }
         self.train = bool(train)
         self.strict = bool(strict)
+        self.seed = int(seed)
         self.min_side = decode_min_side(self.config, self.train)
         self.bad_count = 0  # fallbacks in this process (each worker process keeps its own)
         self._warned: set[str] = set()
@@ -157,7 +160,10 @@ class ImagePipeline:
                 log.warning("bad image %s (item %r): %s; using the no-photo fallback", where, item_id, reason)
         return self._zeros(), False
 
-    def __call__(self, name: object, item_id: str = "") -> tuple[torch.Tensor, bool]:
+    def __call__(
+        self, name: object, item_id: str = "", augment_key: tuple[int, int] | None = None
+    ) -> tuple[torch.Tensor, bool]:
+        """`augment_key` (epoch, row) makes a training crop a function of (seed, epoch, row) alone."""
         kind, text = _parse_name(name)
         if kind == _MISSING:
             return self._zeros(), False
@@ -172,6 +178,9 @@ class ImagePipeline:
                     continue
                 except Exception as e:  # noqa: BLE001 untrusted bytes: PIL raises OSError, SyntaxError, ...
                     return self._bad(text, item_id, str(path), f"{type(e).__name__}: {e}")
+                if self.train and augment_key is not None:
+                    entropy = np.random.SeedSequence([self.seed, *augment_key]).generate_state(1)[0]
+                    self._transform.set_random_seed(int(entropy))
                 image = self._transform(image=arr)["image"]
                 return image.contiguous(), True
         dirs = ", ".join(str(d) for d in self.image_dirs) or "no image folders configured"

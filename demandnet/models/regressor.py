@@ -93,9 +93,35 @@ class DemandRegressor(pl.LightningModule):
             return optimizer
         factory = instantiate(self.hparams.scheduler)
         accepted = inspect.signature(factory.func if hasattr(factory, "func") else factory).parameters
-        steps = int(self.trainer.estimated_stepping_batches)
+        steps = self._stepping_batches()
         extra = {k: steps for k in ("total_steps", "T_max") if k in accepted}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": factory(optimizer, **extra), "interval": "step"}}
+
+    def _stepping_batches(self) -> int:
+        """Lightning's `estimated_stepping_batches`, counted from the DataModule's sizes when it can say them.
+
+        Lightning's own count builds the train iterator, here before a resume has restored the loop counters, and
+        its DataLoader workers would then start the interrupted epoch from its first batch.
+        """
+        trainer = self.trainer
+        per_epoch = getattr(trainer.datamodule, "train_batches_per_epoch", None)
+        if per_epoch is None or trainer.max_epochs == -1:
+            return int(trainer.estimated_stepping_batches)
+        steps = math.ceil(per_epoch(trainer) / trainer.accumulate_grad_batches) * max(trainer.max_epochs or 1, 1)
+        return min(steps, trainer.max_steps) if trainer.max_steps != -1 else steps
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The dropout stream, so a run resumed from a mid-epoch checkpoint continues it exactly (plain tensors).
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states") or {}
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states["cuda"])
 
     @staticmethod
     def inference_branches(branches: dict[str, dict | None]) -> dict[str, dict | None]:

@@ -1,0 +1,44 @@
+"""The few facts about the process group that demandnet needs, and checks that the ranks agree."""
+
+from __future__ import annotations
+
+import torch
+
+
+def world() -> tuple[int, int]:
+    """(world size, rank); (1, 0) outside DDP."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
+def gather(value: object) -> list:
+    """Every rank's `value` (a picklable object), in rank order, on every rank; [value] outside DDP."""
+    size, _ = world()
+    if size == 1:
+        return [value]
+    values: list = [None] * size
+    torch.distributed.all_gather_object(values, value)
+    return values
+
+
+def check_same_on_every_rank(value: object, what: str) -> None:
+    """Raise on every rank unless all ranks hold an equal `value`."""
+    values = gather(value)
+    size, rank = world()
+    if any(v != values[0] for v in values):
+        raise RuntimeError(f"the {size} processes disagree on {what}: {values} (this is rank {rank})")
+
+
+def processes_asked(trainer_cfg: dict) -> int:
+    """How many training processes a Trainer config asks for on this node: an int, a device list, or 'auto'."""
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if devices in ("auto", -1):
+        return max(1, torch.cuda.device_count())
+    if isinstance(devices, str):  # "0,1" as a string of device ids
+        return len([d for d in devices.split(",") if d.strip()])
+    return int(devices)

@@ -1,0 +1,46 @@
+"""Faults: a run killed in the middle of an epoch resumes to the result of a run that was never stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import FAST, FAST_IMAGE, ROOT, train
+
+pytestmark = pytest.mark.slow
+
+# 216 train rows in batches of 32: 7 steps per epoch. A step checkpoint every 3 steps; the crash after step 10
+# (epoch 1, its 4th batch) loses step 10, so the resume starts from step 9, two batches into epoch 1.
+RESUMABLE = ["trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.step_checkpoint.every_n_train_steps=3"]
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_validation_rmse(tiny_data, tmp_path):
+    train(tmp_path / "whole", *RESUMABLE, data=tiny_data)
+
+    run = tmp_path / "killed"
+    crash = ["+callbacks.crash._target_=tests.crash.CrashAfterStep", "+callbacks.crash.step=10"]
+    args = [str(ROOT / "train.py"), f"hydra.run.dir={run}", "data=avito", f"data.root={tiny_data}", *FAST,
+            FAST_IMAGE, *RESUMABLE, *crash]  # fmt: skip
+    killed = subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (run / "metrics.json").exists()
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["global_step"], last["epoch"]) == (9, 1)  # saved mid-epoch by the step checkpoint
+
+    # The resume also changes the worker count: the batches and their crops must not depend on it.
+    train(run, *RESUMABLE, "resume=true", "data.num_workers=2", data=tiny_data)
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["epochs"] == whole["epochs"] == 2
+    assert resumed["val_rmse"] == pytest.approx(whole["val_rmse"], abs=1e-6)
+
+
+def test_resume_without_a_checkpoint_trains_from_the_start(tiny_data, tmp_path):
+    done = train(tmp_path / "run", "resume=true", "model/image=none", "model/text=none", data=tiny_data)
+    assert "does not exist: training from the start" in done.stderr + done.stdout
+    assert (tmp_path / "run" / "metrics.json").is_file()

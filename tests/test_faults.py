@@ -44,3 +44,49 @@ def test_resume_without_a_checkpoint_trains_from_the_start(tiny_data, tmp_path):
     done = train(tmp_path / "run", "resume=true", "model/image=none", "model/text=none", data=tiny_data)
     assert "does not exist: training from the start" in done.stderr + done.stdout
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_predict_killed_while_writing_leaves_the_previous_output_intact(tiny_data, tmp_path):
+    """SIGKILL after the predictions are written but before they replace the output: the old file stays whole."""
+    train(tmp_path / "run", "model/image=none", data=tiny_data)
+    output = tmp_path / "submission.csv"
+    output.write_text("item_id,deal_probability\nprevious,0.5\n")
+    killer = (
+        "import os, signal, sys\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # die in the middle of the atomic write\n"
+        "from demandnet.predict import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = [f"ckpt_path={tmp_path / 'run/checkpoints/best.ckpt'}", f"input_csv={tiny_data / 'test.csv'}",
+            f"output_csv={output}"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", killer, *args], check=False, cwd=ROOT, capture_output=True, timeout=300
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert output.read_text() == "item_id,deal_probability\nprevious,0.5\n"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".submission.csv.")]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")  # the complete new rows, never under the real name
+
+
+def test_a_row_that_fails_in_a_dataloader_worker_names_its_item_id_and_file(tiny_data):
+    from demandnet.data.datamodule import DemandDataModule
+    from demandnet.data.images import resolve_image_config
+
+    config = resolve_image_config("test_resnet", 32)
+    datamodule = DemandDataModule(root=str(tiny_data), num_workers=1, image_config=config, strict_images=True)
+    datamodule.setup("fit")
+    dataset = datamodule.val_set
+    row = next(r for r in dataset.rows if dataset.images[r])
+    photo = tiny_data / "images" / f"{dataset.images[row]}.jpg"
+    if not photo.exists():
+        photo = tiny_data / "images" / dataset.images[row]
+    photo.rename(photo.with_suffix(".moved"))  # the file is gone by the time a worker reads the row
+    try:
+        with pytest.raises(Exception) as info:
+            for _ in datamodule.val_dataloader():
+                pass
+    finally:
+        photo.with_suffix(".moved").rename(photo)
+    message = str(info.value)
+    assert "DataLoader worker" in message
+    assert str(dataset.item_ids[row]) in message and photo.name in message and f"data row {row + 1}" in message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -20,29 +19,10 @@ from demandnet.data import images as images_mod
 from demandnet.data.image_transforms import build_transform
 from demandnet.data.images import ImagePipeline, count_image_fields, decode_image, find_image_dirs, resolve_image_config
 from demandnet.models.image import ImageBranch
+from tests.photos import bomb, photo, save, truncated
 
 TINY = "test_resnet"  # ~0.4M parameters, builds in milliseconds
 CFG = resolve_image_config(TINY, img_size=32)
-
-
-def photo(h: int = 360, w: int = 480, seed: int = 0) -> np.ndarray:
-    """A smooth photo-like RGB array: gradients, a few blobs and mild noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([xx, yy, 1 - xx * yy], axis=2) * 180 + 40
-    for _ in range(6):
-        cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
-        base += ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r)[..., None] * rng.uniform(-60, 60, 3)
-    return np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
-
-
-def save(folder: Path, name: str, arr: np.ndarray | None = None, fmt: str = "JPEG", mode: str = "RGB") -> Path:
-    path = folder / f"{name}.jpg"
-    im = Image.fromarray(photo() if arr is None else arr)
-    if mode != "RGB":
-        im = im.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(im.convert("L"), np.uint16) * 257)
-    im.save(path, format=fmt, quality=85)
-    return path
 
 
 @pytest.fixture
@@ -132,28 +112,14 @@ def test_transparent_pixels_become_white(image_dir: Path) -> None:
     assert (decode_image(image_dir / "clear.jpg")[:, :240] == 255).all()
 
 
-def _truncated(folder: Path) -> None:
-    data = save(folder, "t").read_bytes()
-    (folder / "t.jpg").write_bytes(data[: len(data) // 2])
-
-
-def _bomb(folder: Path) -> None:
-    """A valid small JPEG whose header claims 10000x8000 pixels."""
-    buf = io.BytesIO()
-    Image.fromarray(photo(64, 64)).save(buf, format="JPEG")
-    data = bytearray(buf.getvalue())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = (8000).to_bytes(2, "big") + (10000).to_bytes(2, "big")
-    (folder / "t.jpg").write_bytes(bytes(data))
-
-
 BROKEN = {
     "missing": lambda folder: None,
     "empty": lambda folder: (folder / "t.jpg").write_bytes(b""),
-    "truncated": _truncated,
+    "truncated": lambda folder: truncated(folder, "t"),
+    "truncated-progressive": lambda folder: truncated(folder, "t", progressive=True),
     "html": lambda folder: (folder / "t.jpg").write_text("<html><body>404 Not Found</body></html>"),
     "flat": lambda folder: save(folder, "t", np.full((360, 480, 3), 200, np.uint8)),
-    "bomb": _bomb,
+    "bomb": lambda folder: bomb(folder, "t"),
     "directory": lambda folder: (folder / "t.jpg").mkdir(),
 }
 

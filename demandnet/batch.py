@@ -9,6 +9,7 @@ A batch is a dict of tensors with a leading batch dimension B:
     text_ids / text_mask  (B, L) transformer input ids and attention mask (title and description as a pair)
     target       (B,) float32, only when the data has deal_probability
     index        (B,) int64, row position in the source CSV (keeps predictions in input order)
+    photo_on_disk (B,) bool, the row names a photo file that exists (with has_image: counts unusable photos)
 """
 
 IMAGE = "image"
@@ -17,6 +18,7 @@ CATEGORICAL = "categorical"
 NUMERIC = "numeric"
 TARGET = "target"
 INDEX = "index"
+PHOTO_ON_DISK = "photo_on_disk"
 TEXT_IDS = "text_ids"
 TEXT_MASK = "text_mask"
 

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_submission
+from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
 
 log = logging.getLogger("demandnet.predict")
@@ -84,6 +85,7 @@ def run(cfg: PredictConfig) -> Path:
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        callbacks=[PhotoFallbacks()],
     )
     predictions = predict_in_order(trainer, model, datamodule)
     output = Path(cfg.output_csv)

@@ -17,6 +17,7 @@ from demandnet.data.images import resolve_image_config
 from demandnet.distributed import check_same_on_every_rank, processes_asked
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_json, write_submission
+from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ def resume_from(cfg: DictConfig, run_dir: Path) -> str | None:
     return None
 
 
+def refuse_a_used_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """A new run in a directory that holds one would overwrite its checkpoints: only a resume may go there."""
+    earlier = sorted((run_dir / "checkpoints").glob("*.ckpt")) if (run_dir / "checkpoints").is_dir() else []
+    if earlier and not cfg.get("resume") and not cfg.get("ckpt_path"):
+        raise SystemExit(
+            f"demandnet: {run_dir} already holds a run ({earlier[0].name}); resume=true continues it, another "
+            "hydra.run.dir starts a new one"
+        )
+
+
 def refuse_ddp_in_a_sweep(cfg: DictConfig) -> None:
     """Lightning starts DDP's other processes by running this script again with its command line: in a hydra
     sweep each of them would start a sweep of its own. Refuse before anything starts."""
@@ -71,12 +82,19 @@ def refuse_ddp_in_a_sweep(cfg: DictConfig) -> None:
         )
 
 
+def _unusable_photos(trainer: pl.Trainer) -> dict[str, int]:
+    """Per stage, the photos on disk that the last epoch could not use (see PhotoFallbacks)."""
+    counters = [c for c in trainer.callbacks if isinstance(c, PhotoFallbacks)]
+    return dict(counters[0].totals) if counters else {}
+
+
 def run(cfg: DictConfig) -> float:
     """Train as configured; returns the best validation RMSE (what a hydra sweeper minimises)."""
     started = time.time()
-    refuse_ddp_in_a_sweep(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
+    refuse_ddp_in_a_sweep(cfg)
+    refuse_a_used_run_dir(cfg, run_dir)
+    pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
@@ -100,6 +118,7 @@ def run(cfg: DictConfig) -> float:
         "n_val": len(datamodule.val_set),
         "n_test": len(datamodule.test_set) if datamodule.test_set is not None else 0,
         "epochs": trainer.current_epoch,
+        "unusable_photos": _unusable_photos(trainer),
         "best_checkpoint": str(Path(trainer.checkpoint_callback.best_model_path).resolve()) if best else None,
         "submission": str(submission) if submission else None,
         "wall_seconds": round(time.time() - started, 1),

@@ -3,6 +3,7 @@ predicts through the real commands; every row gets exactly one finite prediction
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_bad_rows_train_and_predict_end_to_end_one_finite_prediction_each(bad_da
     for name in ("zero-bytes", "truncated-progressive", "html", "bomb", "flat", "not-there"):
         assert f"{name}.jpg" in log  # each bad photo is named in the log, with its item_id
     assert "nothing was opened" in log  # the unsafe names
+    unusable = sum(not usable for _, usable in PHOTOS.values())  # on disk but corrupt, flat or too large
+    counted = json.loads((run / "metrics.json").read_text())["unusable_photos"]
+    assert counted["predict"] == unusable and counted["train"] + counted["validation"] == unusable
+    assert f"{unusable} of " in log and "could not be used" in log
     test = pd.read_csv(bad_data / "test.csv", dtype=str, keep_default_na=False)
     for output in (run / "submission.csv", tmp_path / "predicted.csv"):
         if output.name == "predicted.csv":

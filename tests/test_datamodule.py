@@ -278,3 +278,10 @@ def test_hf_tokenizer_state_round_trips_without_the_model_folder(tiny_bert, tiny
     assert fresh.model_dims() == datamodule.model_dims()
     test_csv = tiny_data / "test.csv"
     _assert_same_encoding(datamodule.encode_for_prediction(test_csv), fresh.encode_for_prediction(test_csv))
+
+
+def test_an_image_folder_that_does_not_exist_is_a_clear_error(tiny_data):
+    config = resolve_image_config("test_resnet", 32)
+    datamodule = DemandDataModule(root=str(tiny_data), num_workers=0, image_config=config, image_dir="/no/such/dir")
+    with pytest.raises(schema.DataError, match="image folder not found: /no/such/dir"):
+        datamodule.setup("fit")

@@ -90,3 +90,21 @@ def test_a_row_that_fails_in_a_dataloader_worker_names_its_item_id_and_file(tiny
     message = str(info.value)
     assert "DataLoader worker" in message
     assert str(dataset.item_ids[row]) in message and photo.name in message and f"data row {row + 1}" in message
+
+
+def test_a_checkpoint_trains_on_for_more_epochs_than_it_planned(tiny_data, tmp_path):
+    """The OneCycle schedule saved in the checkpoint ends at its old length; training longer keeps the new one."""
+    train(tmp_path / "short", "model/image=none", data=tiny_data)  # 1 epoch
+    done = train(tmp_path / "longer", "model/image=none", "trainer.max_epochs=3",
+                 f"ckpt_path={tmp_path / 'short/checkpoints/last.ckpt'}", data=tiny_data)  # fmt: skip
+    assert "continuing on the new schedule" in done.stdout + done.stderr
+    assert json.loads((tmp_path / "longer" / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_a_new_run_refuses_a_run_directory_that_holds_a_run(tiny_data, tmp_path):
+    train(tmp_path / "run", "model/image=none", "model/text=none", data=tiny_data)
+    before = (tmp_path / "run/checkpoints/best.ckpt").read_bytes()
+    args = [str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'run'}", "data=avito", f"data.root={tiny_data}", *FAST]
+    again = subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "already holds a run" in again.stderr + again.stdout
+    assert (tmp_path / "run/checkpoints/best.ckpt").read_bytes() == before

@@ -85,3 +85,26 @@ def test_other_encoding_is_a_clear_error(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         schema.read_table(tmp_path / "nope.csv")
+
+
+def test_absent_optional_columns_and_odd_values_are_warned_about_with_a_count(tmp_path, caplog):
+    rows = [_row(item_id="a1", price="-500", activation_date="2017-03-28 00:00:00"),
+            _row(item_id="a2", price="inf", activation_date="28.03.2017"),
+            _row(item_id="a3", price="nan", activation_date="not a date")]  # fmt: skip
+    frame = pd.DataFrame(rows).drop(columns=["item_seq_number"])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with caplog.at_level("WARNING", logger="demandnet.data.schema"):
+        out = schema.read_table(tmp_path / "t.csv")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("item_seq_number absent" in m for m in messages)
+    assert any("'price', 2 row(s) negative or infinite" in m and "data row 1" in m for m in messages)
+    assert any("'activation_date', 2 row(s) not a date" in m and "28.03.2017" in m for m in messages)
+    assert pd.isna(out["price"][2])  # "nan" as some tools write a missing number
+    assert schema.parse_dates(out["activation_date"]).notna().tolist() == [True, False, False]  # with a time: parsed
+
+
+def test_a_file_that_is_not_comma_separated_names_the_file(tmp_path):
+    path = tmp_path / "semicolons.csv"
+    path.write_text(";".join(schema.COLUMNS) + "\n" + "x,y;z\n" + "a,b,c\n" + "1,2,3,4,5\n")
+    with pytest.raises(DataError, match="semicolons.csv: not a comma-separated Avito file"):
+        schema.read_table(path)

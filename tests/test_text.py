@@ -249,3 +249,32 @@ def test_transformer_branch_shapes_and_gradients(tiny_bert: str, pooling: str) -
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     frozen = TransformerTextBranch(tiny_bert, pooling=pooling, freeze=True)
     assert not any(parameter.requires_grad for parameter in frozen.parameters())
+
+
+# Every kind of text real ads hold: empty, blank, missing, punctuation or emoji only, digits, 30,000 characters,
+# Latin and Cyrillic mixed, no-break spaces, quoted multi-line, and cells of other types.
+ODD_TEXTS = ["", "   ", None, float("nan"), "!!! ... ???", "😀🔥👍", "1234567890", "платье " * 4300,
+             "iPhone 5S в идеальном сост", "цена\u00a0договорная", 'один\nдва, "в кавычках"', 42, [1, 2]]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["navec-gru", "navec-pool", "transformer"])
+def test_odd_texts_give_capped_ids_and_finite_features(kind: str, tiny_bert: str) -> None:
+    frame = pd.DataFrame({"title": ODD_TEXTS, "description": list(reversed(ODD_TEXTS))})
+    if kind == "transformer":
+        tokenizer = HFTokenizer(tiny_bert, max_length=24).fit(frame)
+        branch = TransformerTextBranch(tiny_bert)
+    else:
+        tokenizer = NavecTokenizer(max_len={"title": 8, "description": 16}).fit(TRAIN)
+        dims = tokenizer.model_dims()
+        branch = NavecTextBranch(dims["vocab_size"], dims["fields"], encoder=kind.split("-")[1], hidden_size=8)
+    arrays = tokenizer.transform(frame)
+    limits = {"text_ids": 24, "text_mask": 24, "title_ids": 8, "description_ids": 16}
+    assert all(array.shape == (len(ODD_TEXTS), limits[key]) for key, array in arrays.items())
+    out = branch.eval()({key: torch.from_numpy(array) for key, array in arrays.items()})
+    assert out.shape[0] == len(ODD_TEXTS) and torch.isfinite(out).all()
+
+
+def test_a_fine_tuned_transformer_trains_with_dropout_and_a_frozen_one_stays_in_eval(tiny_bert: str) -> None:
+    assert TransformerTextBranch(tiny_bert).model.training  # from_pretrained alone would leave it in eval mode
+    frozen = TransformerTextBranch(tiny_bert, freeze=True).train()
+    assert not frozen.model.training

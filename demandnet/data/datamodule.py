@@ -23,7 +23,7 @@ from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
-from demandnet.data.images import ImagePipeline, count_image_fields, find_image_dirs
+from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
 from demandnet.data.synthetic import ensure_synthetic
@@ -88,7 +88,7 @@ class DemandDataModule(pl.LightningDataModule):
             self.text_tokenizer.fit(fit_frame)
         arrays = self._encode(frame)
         arrays[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
-        images, pipeline_dirs = self._image_names(frame, train_path)
+        images, pipeline_dirs = self._image_names(frame, train_path, arrays=arrays)
         item_ids = frame[schema.ID].to_numpy(dtype=str)
         self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
         self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
@@ -105,10 +105,10 @@ class DemandDataModule(pl.LightningDataModule):
         """Encode any CSV in the Avito schema with the fitted state (unknown categories and words -> unknown)."""
         path = Path(path)
         frame = schema.read_table(path)
-        images, dirs = self._image_names(frame, path, image_dir)
+        arrays = self._encode(frame)
+        images, dirs = self._image_names(frame, path, image_dir, arrays)
         item_ids = frame[schema.ID].to_numpy(dtype=str)
-        rows = np.arange(len(frame))
-        return DemandDataset(self._encode(frame), rows, item_ids, images, self._pipeline(dirs, False))
+        return DemandDataset(arrays, np.arange(len(frame)), item_ids, images, self._pipeline(dirs, False))
 
     def _encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         arrays = self.tabular.transform(frame)
@@ -117,14 +117,27 @@ class DemandDataModule(pl.LightningDataModule):
             arrays.update(self.text_tokenizer.transform(frame))
         return arrays
 
-    def _image_names(self, frame: pd.DataFrame, path: Path, image_dir: str | None = None) -> tuple[np.ndarray, list]:
+    def _image_names(
+        self, frame: pd.DataFrame, path: Path, image_dir: str | None = None, arrays: dict | None = None
+    ) -> tuple[np.ndarray | None, list]:
+        """The image field of every row and the folders to read them from; logs what the folders hold and puts
+        the per-row `photo_on_disk` flag into `arrays` (so a photo that is there but unusable can be counted)."""
         if self.image_config is None:
             return None, []
         chosen = image_dir or self.image_dir
+        if chosen and not Path(chosen).is_dir():
+            raise schema.DataError(f"image folder not found: {chosen} (data.image_dir, or image_dir= for predict)")
         dirs = [Path(chosen)] if chosen else find_image_dirs(path.parent)
         names = frame[schema.IMAGE].fillna("").to_numpy(dtype=str)
-        counts = count_image_fields(names, dirs)
+        counts, on_disk = scan_image_fields(names, dirs)
+        if arrays is not None:
+            arrays[keys.PHOTO_ON_DISK] = on_disk
         log.info("images for %s from %s: %s", path.name, [str(d) for d in dirs] or "no image folder", counts)
+        named = counts["rows"] - counts["no_image"]
+        if named and counts["missing_file"] > named // 2:
+            where = [str(d) for d in dirs] or f"no image folder under {path.parent} (set data.image_dir)"
+            log.warning("%s: %d of the %d photos it names are not in %s; those rows use the no-photo stand-in",
+                        path, counts["missing_file"], named, where)  # fmt: skip
         return names, dirs
 
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:

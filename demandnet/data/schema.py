@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ COLUMNS = [
     "title", "description", "price", "item_seq_number", DATE, "user_type", IMAGE, "image_top_1",
 ]  # fmt: skip
 REQUIRED = [ID, "region", "city", "parent_category_name", "category_name", "title", "user_type"]
+log = logging.getLogger(__name__)
 _STRING_COLUMNS = [c for c in COLUMNS if c not in (*NUMERIC, "image_top_1")]
 
 
@@ -52,6 +54,8 @@ def read_table(path: str | Path, require_target: bool = False) -> pd.DataFrame:
         raise DataError(f"{path}: not UTF-8 text ({err}); re-save the file as UTF-8") from err
     except pd.errors.EmptyDataError as err:
         raise DataError(f"{path}: the file is empty (no header)") from err
+    except pd.errors.ParserError as err:  # wrong separator, unbalanced quotes, ragged rows
+        raise DataError(f"{path}: not a comma-separated Avito file ({err})") from err
     frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if require_target and TARGET not in frame.columns:
@@ -60,21 +64,42 @@ def read_table(path: str | Path, require_target: bool = False) -> pd.DataFrame:
         raise DataError(f"{path}: required column(s) missing: {', '.join(missing)}")
     if frame.empty:
         raise DataError(f"{path}: no data rows")
-    for column in COLUMNS:
-        if column not in frame.columns:
-            frame[column] = pd.NA
+    absent = [c for c in COLUMNS if c not in frame.columns]
+    if absent:
+        log.warning("%s: column(s) %s absent: treated as missing in every row", path, ", ".join(absent))
+    for column in absent:
+        frame[column] = pd.NA
     numeric = [*NUMERIC, "image_top_1"] + ([TARGET] if TARGET in frame.columns else [])
     for column in numeric:
         frame[column] = _to_float(frame[column], path, column)
+    for column in NUMERIC:
+        _warn_rows(path, column, frame[column], ~np.isfinite(frame[column]) | (frame[column] < 0),
+                   "negative or infinite: treated as missing")  # fmt: skip
+    _warn_rows(path, DATE, frame[DATE], parse_dates(frame[DATE]).isna(), "not a date: no weekday")
     _check_ids(frame, path)
     if require_target:
         _check_target(frame, path)
     return frame.reset_index(drop=True)
 
 
+def parse_dates(values: pd.Series) -> pd.Series:
+    """activation_date as datetimes: 2017-03-28, also with a time (as a re-saved CSV has it); NaT otherwise."""
+    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+
+
+def _warn_rows(path: Path, column: str, values: pd.Series, bad: pd.Series, what: str) -> None:
+    """One warning for the present values of `column` flagged in `bad`: how many, and the first one."""
+    bad = (bad & values.notna()).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        log.warning("%s: column %r, %d row(s) %s (first: data row %d, %r)", path, column, int(bad.sum()), what,
+                    row + 1, values.iloc[row])  # fmt: skip
+
+
 def _to_float(values: pd.Series, path: Path, column: str) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = values.notna() & numbers.isna()
+    # "nan" is how some tools write a missing number; anything else that does not parse is an error
+    bad = values.notna() & numbers.isna() & (values.astype("string").str.strip().str.lower() != "nan")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{path}: column {column!r}, data row {row + 1}: {values.iloc[row]!r} is not a number")

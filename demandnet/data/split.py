@@ -19,7 +19,7 @@ def split_rows(frame: pd.DataFrame, val_fraction: float, how: str, seed: int) ->
     if how == "random":
         order = np.random.default_rng(seed).permutation(n)
     elif how == "time":
-        dates = pd.to_datetime(frame[schema.DATE], errors="coerce", format="%Y-%m-%d")
+        dates = schema.parse_dates(frame[schema.DATE])
         # Undated rows count as oldest; a stable sort keeps file order within a day.
         key = dates.fillna(pd.Timestamp.min).to_numpy()
         order = np.argsort(key, kind="stable")[::-1]

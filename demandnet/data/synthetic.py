@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from demandnet.data.synthetic_table import USER_TYPES, draw_rows
 from demandnet.data.synthetic_target import draw, expected, latents, outcome_model
 from demandnet.data.synthetic_text import render_texts
 from demandnet.data.synthetic_world import World, get_world
+
+log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 CHUNK_ROWS = 20_000  # rows rendered and written at a time; part of the seeding, so it is fixed
@@ -208,7 +212,11 @@ def ensure_synthetic(root: str | Path, n_train: int, n_test: int, seed: int = 0,
                 shutil.rmtree(stale, ignore_errors=True)
         tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
         try:
+            started = time.time()
+            log.info("generating the default data set (%d train + %d test rows, photos %s) into %s", params["n_train"],
+                     params["n_test"], "on" if with_images else "off", root)  # fmt: skip
             generate(tmp, **params)
+            log.info("generated %s in %.0f s", root, time.time() - started)
             if root.exists():
                 old = root.parent / f".{root.name}.old-{os.getpid()}"
                 os.replace(root, old)

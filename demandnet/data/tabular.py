@@ -99,7 +99,7 @@ class TabularPreprocessor:
 def _categorical_values(frame: pd.DataFrame, column: str) -> pd.Series:
     """One column as strings, missing as its own value; image_top_1 codes as integers; weekday from the date."""
     if column == WEEKDAY:
-        dates = pd.to_datetime(frame[schema.DATE], errors="coerce", format="%Y-%m-%d")
+        dates = schema.parse_dates(frame[schema.DATE])
         return dates.dt.weekday.astype("Int64").astype("string").fillna(MISSING)
     values = frame[column]
     if column == "image_top_1":

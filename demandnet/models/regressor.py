@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from demandnet import batch as keys
 from demandnet.models.fusion import FusionHead
 
 LOSSES = ("mse", "bce")
+log = logging.getLogger(__name__)
 
 
 def _logit(p: float, eps: float = 1e-4) -> float:
@@ -57,6 +59,7 @@ class DemandRegressor(pl.LightningModule):
         bias = _logit(target_mean) if target_mean is not None else 0.0
         self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}), output_bias=bias)
         self.loss_name = loss
+        self._restoring: dict | None = None
         self.val_rmse = MeanSquaredError(squared=False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -95,7 +98,23 @@ class DemandRegressor(pl.LightningModule):
         accepted = inspect.signature(factory.func if hasattr(factory, "func") else factory).parameters
         steps = self._stepping_batches()
         extra = {k: steps for k in ("total_steps", "T_max") if k in accepted}
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": factory(optimizer, **extra), "interval": "step"}}
+        scheduler = factory(optimizer, **extra)
+        self._fit_resumed_schedule(scheduler, extra)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _fit_resumed_schedule(self, scheduler: Any, length: dict[str, int]) -> None:
+        """A resume that trains longer (or shorter) than the checkpoint planned: Lightning would restore the old
+        schedule, which ends (OneCycleLR raises) at the old length. Keep the new one, at the checkpoint's step."""
+        saved = (self._restoring or {}).get("lr_schedulers") or [None]
+        self._restoring = None
+        if not saved[0] or all(saved[0].get(k) == v for k, v in length.items()):
+            return
+        planned = {k: saved[0].get(k) for k in length}
+        state = {**scheduler.state_dict(), **{k: saved[0][k] for k in ("last_epoch", "_step_count") if k in saved[0]}}
+        saved[0].clear()
+        saved[0].update(state)  # the dict Lightning restores the scheduler from, right after this
+        log.warning("the checkpoint planned a schedule of %s steps, this run %s: continuing on the new schedule",
+                    planned, length)  # fmt: skip
 
     def _stepping_batches(self) -> int:
         """Lightning's `estimated_stepping_batches`, counted from the DataModule's sizes when it can say them.
@@ -117,6 +136,7 @@ class DemandRegressor(pl.LightningModule):
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._restoring = checkpoint  # configure_optimizers, which runs next, may adjust its scheduler state
         states = checkpoint.get("rng_states") or {}
         if "torch" in states:
             torch.set_rng_state(states["torch"])

@@ -131,8 +131,16 @@ class TransformerTextBranch(nn.Module):
             model.pooler = None  # the pooled head is unused (we pool ourselves) and would get no gradient
         model.requires_grad_(not freeze)
         self.model = model
+        self.freeze = bool(freeze)
         self.pooling = pooling
         self.out_dim = int(model.config.hidden_size)
+        self.train()  # from_pretrained returns the model in eval mode: dropout would be off while fine-tuning
+
+    def train(self, mode: bool = True) -> TransformerTextBranch:
+        super().train(mode)
+        if self.freeze:
+            self.model.eval()  # frozen: a fixed feature extractor, no dropout
+        return self
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         ids, mask = _trim(batch[TEXT_IDS].long(), batch[TEXT_MASK].long())

@@ -180,6 +180,7 @@ def test_rows_and_batches_have_the_documented_keys_dtypes_and_shapes(full, frame
         keys.INDEX: (torch.int64, (3,)),
         keys.IMAGE: (torch.float32, (3, 3, 32, 32)),
         keys.HAS_IMAGE: (torch.float32, (3,)),
+        keys.PHOTO_ON_DISK: (torch.bool, (3,)),
     }
     assert set(batch) == set(expected)
     for key, (dtype, shape) in expected.items():

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 # 216 train rows in batches of 32: 7 steps per epoch. A step checkpoint every 3 steps; the crash after step 10
 # (epoch 1, its 4th batch) loses step 10, so the resume starts from step 9, two batches into epoch 1.
-RESUMABLE = ["trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.step_checkpoint.every_n_train_steps=3"]
+RESUMABLE = ["trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.step_checkpoint.every_n_train_steps=3",
+             "logger.csv.flush_logs_every_n_steps=1"]  # fmt: skip
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_validation_rmse(tiny_data, tmp_path):
@@ -38,6 +40,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_validation_rmse(tiny_data, t
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["epochs"] == whole["epochs"] == 2
     assert resumed["val_rmse"] == pytest.approx(whole["val_rmse"], abs=1e-6)
+    curves = pd.read_csv(run / "csv" / "metrics.csv")
+    assert {0, 1} <= set(curves.epoch) and curves.step.min() < 9  # the killed part's curves are kept
 
 
 def test_resume_without_a_checkpoint_trains_from_the_start(tiny_data, tmp_path):

@@ -70,6 +70,7 @@ def restore(
     datamodule.load_state_dict(state)
     hparams = dict(checkpoint["hyper_parameters"])
     hparams["branches"] = DemandRegressor.inference_branches(hparams["branches"])
+    hparams["compile"] = False  # a model trained compiled predicts as a plain one (same weights, same names)
     model = DemandRegressor(**hparams)
     model.load_state_dict(checkpoint["state_dict"])
     return datamodule, model.eval()

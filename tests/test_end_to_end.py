@@ -110,3 +110,13 @@ def test_real_excerpt_end_to_end(tmp_path):
     test = pd.read_csv(REAL / "test.csv")
     assert submission.item_id.tolist() == test.item_id.tolist()
     assert submission.deal_probability.between(0, 1).all()
+
+
+def test_a_model_trained_compiled_predicts_without_compiling(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    # the eager backend runs torch.compile's graph capture without a C++ toolchain, in seconds
+    train(run, "model/image=none", "model.compile=true", "+model.compile_options.backend=eager", data=tiny_data)
+    assert "_orig_mod" not in str(torch.load(run / "checkpoints/best.ckpt", weights_only=True)["state_dict"].keys())
+    _predict(run / "checkpoints/best.ckpt", tiny_data / "test.csv", tmp_path / "out.csv")
+    out, submission = pd.read_csv(tmp_path / "out.csv"), pd.read_csv(run / "submission.csv")
+    assert np.allclose(out.deal_probability, submission.deal_probability, atol=2e-6)

@@ -75,3 +75,16 @@ def test_an_untrained_model_starts_at_the_train_mean(loss, mean):
     with torch.no_grad():
         predictions = model.predict_step(_batch(256), 0)["prediction"]
     assert abs(float(predictions.mean()) - mean) < 0.05
+
+
+def test_compile_works_in_place_and_keeps_parameter_names():
+    torch.manual_seed(0)
+    plain = DemandRegressor(branches={"tabular": TABULAR}, dims=DIMS).eval()
+    compiled = DemandRegressor(branches={"tabular": TABULAR}, dims=DIMS, compile=True,
+                               compile_options={"backend": "eager"}).eval()  # fmt: skip
+    compiled.load_state_dict(plain.state_dict())
+    compiled.configure_model()
+    assert all(m._compiled_call_impl is not None for m in [*compiled.branches.values(), compiled.fusion])
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    batch = _batch()
+    torch.testing.assert_close(compiled(batch), plain(batch))

@@ -43,6 +43,8 @@ class DemandRegressor(pl.LightningModule):
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         target_mean: float | None = None,
+        compile: bool = False,
+        compile_options: dict | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -60,7 +62,16 @@ class DemandRegressor(pl.LightningModule):
         self.fusion = FusionHead([b.out_dim for b in self.branches.values()], **(fusion or {}), output_bias=bias)
         self.loss_name = loss
         self._restoring: dict | None = None
+        self._compiled = False
         self.val_rmse = MeanSquaredError(squared=False)
+
+    def configure_model(self) -> None:
+        """Lightning calls this before fit, validate and predict. `nn.Module.compile` compiles in place, so the
+        parameter names, and with them the checkpoints, are those of the plain model."""
+        if self.hparams.get("compile") and not self._compiled:
+            for module in [*self.branches.values(), self.fusion]:
+                module.compile(**(self.hparams.get("compile_options") or {}))
+            self._compiled = True
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) logits; `torch.sigmoid` of them is the predicted deal_probability."""

@@ -105,7 +105,10 @@ def run(cfg: DictConfig) -> float:
         check_same_on_every_rank(trainer.checkpoint_callback.best_model_path, "the best checkpoint")
     validated = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
     submission = None
-    if datamodule.test_set is not None:
+    if datamodule.test_set is not None and trainer.fast_dev_run:
+        trainer.predict(model, datamodule=datamodule)  # the smoke test runs one batch of prediction too
+        log.info("debug=fdr predicts one batch only, so it writes no submission.csv")
+    elif datamodule.test_set is not None:
         predictions = predict_in_order(trainer, model, datamodule, ckpt_path=best)
         submission = run_dir / "submission.csv"
         if trainer.is_global_zero:

@@ -120,3 +120,11 @@ def test_a_model_trained_compiled_predicts_without_compiling(tiny_data, tmp_path
     _predict(run / "checkpoints/best.ckpt", tiny_data / "test.csv", tmp_path / "out.csv")
     out, submission = pd.read_csv(tmp_path / "out.csv"), pd.read_csv(run / "submission.csv")
     assert np.allclose(out.deal_probability, submission.deal_probability, atol=2e-6)
+
+
+def test_debug_fdr_runs_one_batch_through_every_stage(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(run, "debug=fdr", data=tiny_data)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert np.isfinite(metrics["val_rmse"]) and metrics["epochs"] == 1
+    assert not (run / "submission.csv").exists()  # one batch of predictions is no submission

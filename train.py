@@ -6,8 +6,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from demandnet.distributed import die_with_launcher
     from demandnet.train import run  # imported here so `--help` and config errors come back fast
 
+    die_with_launcher()
     return run(cfg)
 
 

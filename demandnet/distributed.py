@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+
 import torch
+
+_PR_SET_PDEATHSIG = 1
 
 
 def world() -> tuple[int, int]:
@@ -10,6 +17,19 @@ def world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size(), torch.distributed.get_rank()
     return 1, 0
+
+
+def die_with_launcher() -> None:
+    """In a DDP process that Lightning (or torchrun) started, ask Linux to kill this process when its parent
+    dies: a launcher killed with SIGKILL otherwise leaves the other ranks running on as orphans."""
+    if os.environ.get("LOCAL_RANK", "0") == "0" or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl here: the ranks then end when their collectives fail
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def gather(value: object) -> list:

@@ -18,6 +18,8 @@ import torch
 from omegaconf import OmegaConf
 
 from demandnet.data.datamodule import DemandDataModule
+from demandnet.data.schema import DataError
+from demandnet.distributed import die_with_launcher
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
@@ -40,6 +42,7 @@ class PredictConfig:
     input_csv: str = "???"
     output_csv: str = "???"
     image_dir: str | None = None
+    strict_images: bool | None = None  # None: as in training; true: a bad photo is an error naming the file
     batch_size: int = 256
     num_workers: str = "auto"
     trainer: PredictTrainer = field(default_factory=PredictTrainer)
@@ -78,6 +81,8 @@ def restore(
 
 def run(cfg: PredictConfig) -> Path:
     datamodule, model = restore(load_checkpoint(cfg.ckpt_path), cfg.num_workers, cfg.batch_size)
+    if cfg.strict_images is not None:
+        datamodule.strict_images = bool(cfg.strict_images)
     dataset = datamodule.predict_set = datamodule.encode_for_prediction(cfg.input_csv, cfg.image_dir)
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.trainer),
@@ -102,11 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return
+    die_with_launcher()
     cfg = OmegaConf.merge(OmegaConf.structured(PredictConfig), OmegaConf.from_dotlist(args))
     missing = [k for k in ("ckpt_path", "input_csv", "output_csv") if OmegaConf.is_missing(cfg, k)]
     if missing:
         sys.exit(f"demandnet.predict: missing {', '.join(f'{k}=...' for k in missing)}\n{__doc__}")
-    run(cfg)
+    try:
+        run(cfg)
+    except (DataError, FileNotFoundError, ValueError) as err:  # bad input: the message says it all
+        sys.exit(f"demandnet.predict: {err}")
 
 
 if __name__ == "__main__":

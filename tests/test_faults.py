@@ -21,17 +21,22 @@ RESUMABLE = ["trainer.max_epochs=2", "trainer.deterministic=true", "callbacks.st
              "logger.csv.flush_logs_every_n_steps=1"]  # fmt: skip
 
 
+def _killed_after(step: int, run, data, *overrides: str) -> dict:
+    """Train into `run` until the process kills itself after optimizer step `step`; its last checkpoint."""
+    crash = ["+callbacks.crash._target_=tests.crash.CrashAfterStep", f"+callbacks.crash.step={step}"]
+    args = [str(ROOT / "train.py"), f"hydra.run.dir={run}", "data=avito", f"data.root={data}", *FAST, *overrides,
+            *crash]  # fmt: skip
+    killed = subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (run / "metrics.json").exists()
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+
+
 def test_a_run_killed_mid_epoch_resumes_to_the_same_validation_rmse(tiny_data, tmp_path):
     train(tmp_path / "whole", *RESUMABLE, data=tiny_data)
 
     run = tmp_path / "killed"
-    crash = ["+callbacks.crash._target_=tests.crash.CrashAfterStep", "+callbacks.crash.step=10"]
-    args = [str(ROOT / "train.py"), f"hydra.run.dir={run}", "data=avito", f"data.root={tiny_data}", *FAST,
-            FAST_IMAGE, *RESUMABLE, *crash]  # fmt: skip
-    killed = subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert not (run / "metrics.json").exists()
-    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    last = _killed_after(10, run, tiny_data, FAST_IMAGE, *RESUMABLE)
     assert (last["global_step"], last["epoch"]) == (9, 1)  # saved mid-epoch by the step checkpoint
 
     # The resume also changes the worker count: the batches and their crops must not depend on it.
@@ -112,3 +117,31 @@ def test_a_new_run_refuses_a_run_directory_that_holds_a_run(tiny_data, tmp_path)
     again = subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "already holds a run" in again.stderr + again.stdout
     assert (tmp_path / "run/checkpoints/best.ckpt").read_bytes() == before
+
+
+def test_a_ddp_run_killed_mid_epoch_resumes_to_the_same_validation_rmse(tiny_data, tmp_path):
+    """2 processes: 108 rows each, 4 steps per epoch; killed after step 7, resumed from step 6 (epoch 1).
+    Each process's random state is in the checkpoint, not only rank 0's."""
+    ddp = [*RESUMABLE, "model/image=none", "trainer=ddp", "trainer.devices=2"]
+    train(tmp_path / "whole", *ddp, data=tiny_data)
+    run = tmp_path / "killed"
+    last = _killed_after(7, run, tiny_data, *ddp)
+    assert (last["global_step"], last["epoch"]) == (6, 1) and len(last["rng_states"]["per_rank"]) == 2
+    train(run, *ddp, "resume=true", data=tiny_data)
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["val_rmse"] == pytest.approx(whole["val_rmse"], abs=1e-6)
+
+
+def test_a_resume_with_other_data_settings_is_refused_clearly(tiny_data, tmp_path):
+    run = tmp_path / "killed"
+    _killed_after(10, run, tiny_data, "model/image=none", *RESUMABLE)
+    for change, message in [("seed=7", "fitted on another train split or other data"),
+                            ("data.batch_size=64", "saved in the middle of an epoch with other batch settings")]:  # fmt: skip
+        args = [str(ROOT / "train.py"), f"hydra.run.dir={run}", "data=avito", f"data.root={tiny_data}", *FAST,
+                "model/image=none", *RESUMABLE, "resume=true", change]  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode != 0 and message in done.stderr + done.stdout, (change, done.stderr[-2000:])
+    assert not (run / "metrics.json").exists()

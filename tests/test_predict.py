@@ -185,3 +185,46 @@ def test_predict_in_order_checks_the_rows_of_the_predict_set(restored):
     with torch.no_grad():
         direct = torch.sigmoid(model(full.__getitems__(keep))).double().numpy()
     assert np.allclose(values, direct, atol=1e-6)
+
+
+def test_main_states_bad_input_in_one_line_and_strict_images_is_an_option(trained, tiny_data, tmp_path):
+    _, checkpoint = trained
+    (tmp_path / "bad.csv").write_text("item_id,title\n")
+    with pytest.raises(SystemExit) as info:
+        main([f"ckpt_path={checkpoint}", f"input_csv={tmp_path / 'bad.csv'}", f"output_csv={tmp_path / 'o.csv'}"])
+    assert str(info.value.code).startswith("demandnet.predict: ") and "bad.csv" in str(info.value.code)
+    main([f"ckpt_path={checkpoint}", f"input_csv={tiny_data / 'test.csv'}", f"output_csv={tmp_path / 'o.csv'}",
+          "strict_images=true", "num_workers=0"])  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "o.csv")) == len(pd.read_csv(tiny_data / "test.csv"))
+
+
+def test_a_ddp_process_dies_with_its_launcher(tmp_path):
+    """A rank > 0 asks Linux for SIGKILL when its parent dies (a launcher killed with SIGKILL leaves no orphan)."""
+    import subprocess
+    import sys
+    import time
+
+    child = (
+        "import os, time\n"
+        "from demandnet.distributed import die_with_launcher\n"
+        "die_with_launcher()\n"
+        f"open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(60)\n"
+    )
+    parent = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
+    launcher = subprocess.Popen([sys.executable, "-c", parent], env={**os.environ, "LOCAL_RANK": "1"})
+    for _ in range(200):
+        if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text():
+            break
+        time.sleep(0.05)
+    pid = int((tmp_path / "pid").read_text())
+    launcher.kill()
+    launcher.wait()
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the rank outlived its killed launcher")

@@ -171,10 +171,17 @@ class DemandDataModule(pl.LightningDataModule):
         if self.text_tokenizer is not None:
             cls = type(self.text_tokenizer)
             text = {"class": f"{cls.__module__}.{cls.__qualname__}", "state": self.text_tokenizer.state_dict()}
+        split = {"seed": self.seed, "split": self.split, "val_fraction": self.val_fraction,
+                 "train_rows": len(self.train_set) if self.train_set is not None else None}  # fmt: skip
         return {"tabular": self.tabular.state_dict(), "text": text, "image_config": self.image_config,
-                "strict_images": self.strict_images}  # fmt: skip
+                "strict_images": self.strict_images, "fitted_on": split}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the fitted state (prediction). When training resumes, the state was just fitted again on this
+        run's train split; it must equal the checkpoint's, or the arrays and the model would disagree."""
+        if self.train_set is not None:
+            self.check_same_fit(state)
+            return
         self.tabular.load_state_dict(state["tabular"])
         self.text_tokenizer = None
         if state["text"] is not None:
@@ -182,6 +189,17 @@ class DemandDataModule(pl.LightningDataModule):
             self.text_tokenizer.load_state_dict(state["text"]["state"])
         self.image_config = state["image_config"]
         self.strict_images = state.get("strict_images", False)
+
+    def check_same_fit(self, state: dict) -> None:
+        """Raise unless `state` (a checkpoint's) holds the preprocessing this DataModule fitted."""
+        now = self.state_dict()
+        differ = [part for part in ("tabular", "text", "image_config") if now[part] != state.get(part)]
+        if differ:
+            raise schema.DataError(
+                f"the checkpoint's preprocessing ({', '.join(differ)}) was fitted on another train split or other "
+                f"data (then: {state.get('fitted_on')}, now: {now['fitted_on']}): resume with the data, seed and "
+                "split settings of that run, or start a new run"
+            )
 
     # ---- loaders ---------------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:

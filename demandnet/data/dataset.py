@@ -66,7 +66,7 @@ class DemandDataset(Dataset):
         except Exception as e:
             folders = ", ".join(str(d) for d in self.pipeline.image_dirs) or "no image folder"
             raise RowError(
-                f"data row {row + 1} (item_id {self.item_ids[row]!r}, image {self.images[row]!r} in {folders}): "
+                f"data row {row + 1} (item_id {str(self.item_ids[row])!r}, image {str(self.images[row])!r} in {folders}): "
                 f"{type(e).__name__}: {e}"
             ) from e
 

@@ -81,6 +81,14 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict) -> None:
         now = self.sampler.state_dict()
         changed = {k: (state.get(k), v) for k, v in now.items() if state.get(k) != v}
+        mid_epoch = self.sampler.progress is not None and self.sampler.progress()[1] > 0
+        if changed and mid_epoch and {"batch_size", "world", "n"} & set(changed):
+            # Lightning counts the epoch's trained batches in the old batch size: the rest of it would be skipped
+            raise ValueError(
+                "this checkpoint was saved in the middle of an epoch with other batch settings ("
+                + ", ".join(f"{k} {then} -> {v}" for k, (then, v) in changed.items())
+                + "); resume with the settings of that run, or from a checkpoint saved at the end of an epoch"
+            )
         if changed:
             log.warning(
                 "resuming with other data settings than the checkpoint (%s, as (then, now)): the rest of this epoch "

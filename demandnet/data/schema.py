@@ -93,7 +93,7 @@ def _warn_rows(path: Path, column: str, values: pd.Series, bad: pd.Series, what:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         log.warning("%s: column %r, %d row(s) %s (first: data row %d, %r)", path, column, int(bad.sum()), what,
-                    row + 1, values.iloc[row])  # fmt: skip
+                    row + 1, str(values.iloc[row]))  # fmt: skip
 
 
 def _to_float(values: pd.Series, path: Path, column: str) -> pd.Series:

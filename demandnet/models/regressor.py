@@ -15,6 +15,7 @@ from torch import nn
 from torchmetrics import MeanSquaredError
 
 from demandnet import batch as keys
+from demandnet.distributed import gather, world
 from demandnet.models.fusion import FusionHead
 
 LOSSES = ("mse", "bce")
@@ -141,18 +142,25 @@ class DemandRegressor(pl.LightningModule):
         return min(steps, trainer.max_steps) if trainer.max_steps != -1 else steps
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The dropout stream, so a run resumed from a mid-epoch checkpoint continues it exactly (plain tensors).
-        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        # Every process's dropout stream, so a run resumed from a mid-epoch checkpoint continues them exactly.
+        # Lightning builds the checkpoint on every rank (rank 0 writes it), so gathering here is safe.
+        mine = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+            mine["cuda"] = torch.cuda.get_rng_state(torch.cuda.current_device())
+        checkpoint["rng_states"] = {"per_rank": gather(mine)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._restoring = checkpoint  # configure_optimizers, which runs next, may adjust its scheduler state
-        states = checkpoint.get("rng_states") or {}
-        if "torch" in states:
-            torch.set_rng_state(states["torch"])
-        if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states["cuda"])
+        per_rank = (checkpoint.get("rng_states") or {}).get("per_rank") or []
+        size, rank = world()
+        if len(per_rank) != size:
+            if per_rank:
+                log.warning("the checkpoint holds the random state of %d processes, this run has %d: dropout "
+                            "draws differ from the interrupted run", len(per_rank), size)  # fmt: skip
+            return
+        torch.set_rng_state(per_rank[rank]["torch"])
+        if "cuda" in per_rank[rank] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(per_rank[rank]["cuda"], torch.cuda.current_device())
 
     @staticmethod
     def inference_branches(branches: dict[str, dict | None]) -> dict[str, dict | None]:

@@ -43,6 +43,7 @@ class PredictConfig:
     output_csv: str = "???"
     image_dir: str | None = None
     strict_images: bool | None = None  # None: as in training; true: a bad photo is an error naming the file
+    bad_photo_log: str | None = None  # a file to list every unusable photo in (item_id, file, reason)
     batch_size: int = 256
     num_workers: str = "auto"
     trainer: PredictTrainer = field(default_factory=PredictTrainer)
@@ -83,6 +84,7 @@ def run(cfg: PredictConfig) -> Path:
     datamodule, model = restore(load_checkpoint(cfg.ckpt_path), cfg.num_workers, cfg.batch_size)
     if cfg.strict_images is not None:
         datamodule.strict_images = bool(cfg.strict_images)
+    datamodule.bad_photo_log = cfg.bad_photo_log
     dataset = datamodule.predict_set = datamodule.encode_for_prediction(cfg.input_csv, cfg.image_dir)
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.trainer),

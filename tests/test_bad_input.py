@@ -100,6 +100,14 @@ def test_bad_rows_train_and_predict_end_to_end_one_finite_prediction_each(bad_da
     counted = json.loads((run / "metrics.json").read_text())["unusable_photos"]
     assert counted["predict"] == unusable and counted["train"] + counted["validation"] == unusable
     assert f"{unusable} of " in log and "could not be used" in log
+    listed = pd.read_csv(run / "bad_photos.tsv", sep="\t", names=["item_id", "file", "reason"], dtype=str)
+    bad_names = [name for name, (_, usable) in PHOTOS.items() if not usable] + NAMES_NEVER_OPENED
+    assert all(listed.file.str.contains(name, regex=False).any() for name in bad_names)  # every one, by file
+    item_ids = {
+        *pd.read_csv(bad_data / "train.csv", dtype=str).item_id,
+        *pd.read_csv(bad_data / "test.csv", dtype=str).item_id,
+    }
+    assert set(listed.item_id) <= item_ids
     test = pd.read_csv(bad_data / "test.csv", dtype=str, keep_default_na=False)
     for output in (run / "submission.csv", tmp_path / "predicted.csv"):
         if output.name == "predicted.csv":

@@ -51,6 +51,7 @@ class DemandDataModule(pl.LightningDataModule):
         image_config: dict | None = None,
         strict_images: bool = False,
         synthetic: dict | None = None,
+        bad_photo_log: str | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -63,6 +64,7 @@ class DemandDataModule(pl.LightningDataModule):
         self.image_config = image_config
         self.strict_images = strict_images
         self.synthetic = synthetic
+        self.bad_photo_log = bad_photo_log  # a file listing every unusable photo (item_id, file, reason)
         self.train_set: DemandDataset | None = None
         self.val_set: DemandDataset | None = None
         self.test_set: DemandDataset | None = None
@@ -143,7 +145,8 @@ class DemandDataModule(pl.LightningDataModule):
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
         if self.image_config is None:
             return None
-        return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed)
+        return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed,
+                             bad_photo_log=self.bad_photo_log)  # fmt: skip
 
     def _baselines(self, frame: pd.DataFrame, train_rows: np.ndarray, val_rows: np.ndarray) -> dict:
         """RMSE of predicting the train mean and, for synthetic data, of the true expectation (the noise floor)."""

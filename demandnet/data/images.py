@@ -3,8 +3,9 @@
 The CSV's `image` value names a file `<image>.jpg` in one of the image folders. Ads without a photo (None, NaN,
 empty) are normal input and give zeros with has_image False. A photo that cannot be used (unsafe name, missing
 file, unreadable, corrupt or truncated, not an image, too many pixels, a single flat colour) gives the same
-fallback, a warning on logger `demandnet.images` (once per name, at most MAX_WARNED_NAMES per process) and a
-count in `bad_count`; with strict=True it raises a ValueError naming the file instead.
+fallback, a warning on logger `demandnet.images` (once per name, at most MAX_WARNED_NAMES per process), a line in
+`bad_photo_log` when one is given (every bad photo) and a count in `bad_count`; with strict=True it raises a
+ValueError naming the file instead.
 """
 
 from __future__ import annotations
@@ -123,7 +124,13 @@ class ImagePipeline:
     """Image name -> ((3, H, W) float32 tensor, has_image). Picklable, holds no open files (DataLoader workers)."""
 
     def __init__(
-        self, image_dirs: Sequence[str | Path], config: dict, train: bool, strict: bool = False, seed: int = 0
+        self,
+        image_dirs: Sequence[str | Path],
+        config: dict,
+        train: bool,
+        strict: bool = False,
+        seed: int = 0,
+        bad_photo_log: str | Path | None = None,
     ) -> None:
         self.image_dirs = [Path(d) for d in image_dirs]
         missing = [k for k in ("input_size", "mean", "std") if k not in config]
@@ -139,6 +146,9 @@ class ImagePipeline:
         self.min_side = decode_min_side(self.config, self.train)
         self.bad_count = 0  # fallbacks in this process (each worker process keeps its own)
         self._warned: set[str] = set()
+        # every bad photo, one line each (item_id, file, reason), appended by whichever process read it
+        self.bad_photo_log = str(bad_photo_log) if bad_photo_log else None
+        self._listed: set[str] = set()
         self._transform = build_transform(self.config, self.train)
 
     def __getstate__(self) -> dict:
@@ -158,10 +168,14 @@ class ImagePipeline:
         if self.strict:
             raise ValueError(f"bad image {where} (item {item_id!r}): {reason}")
         self.bad_count += 1
+        if self.bad_photo_log and key not in self._listed:
+            self._listed.add(key)
+            _append_line(self.bad_photo_log, "\t".join(" ".join(str(v).split()) for v in (item_id, where, reason)))
         if key not in self._warned and len(self._warned) <= MAX_WARNED_NAMES:
             self._warned.add(key)
             if len(self._warned) > MAX_WARNED_NAMES:
-                log.warning("more than %d bad photos in this process; not logging each one", MAX_WARNED_NAMES)
+                rest = f"the rest are listed in {self.bad_photo_log}" if self.bad_photo_log else "not logging each one"
+                log.warning("more than %d bad photos in this process; %s", MAX_WARNED_NAMES, rest)
             else:
                 log.warning("bad image %s (item %r): %s; using the no-photo fallback", where, item_id, reason)
         return self._zeros(), False
@@ -191,6 +205,15 @@ class ImagePipeline:
                 return image.contiguous(), True
         dirs = ", ".join(str(d) for d in self.image_dirs) or "no image folders configured"
         return self._bad(text, item_id, f"{text}{IMAGE_SUFFIX}", f"file not found in {dirs}")
+
+
+def _append_line(path: str, line: str) -> None:
+    """One write with O_APPEND: lines from several processes (workers, DDP ranks) never interleave."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def count_image_fields(names: Sequence[object], image_dirs: Sequence[str | Path]) -> dict[str, int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from demandnet.data import schema
 from demandnet.data.synthetic_images import write_images
 from demandnet.data.synthetic_table import USER_TYPES, draw_rows
 from demandnet.data.synthetic_target import draw, expected, latents, outcome_model
@@ -37,26 +38,7 @@ log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 CHUNK_ROWS = 20_000  # rows rendered and written at a time; part of the seeding, so it is fixed
-COLUMNS = [
-    "item_id",
-    "user_id",
-    "region",
-    "city",
-    "parent_category_name",
-    "category_name",
-    "param_1",
-    "param_2",
-    "param_3",
-    "title",
-    "description",
-    "price",
-    "item_seq_number",
-    "activation_date",
-    "user_type",
-    "image",
-    "image_top_1",
-    "deal_probability",
-]
+COLUMNS = [*schema.COLUMNS, schema.TARGET]  # the 18 train columns in Kaggle's order; test drops the last
 FIRST_DAY = date(2017, 3, 15)
 
 

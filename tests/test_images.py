@@ -17,7 +17,7 @@ from PIL import Image
 
 from demandnet.data import images as images_mod
 from demandnet.data.image_transforms import build_transform
-from demandnet.data.images import ImagePipeline, count_image_fields, decode_image, find_image_dirs, resolve_image_config
+from demandnet.data.images import ImagePipeline, decode_image, find_image_dirs, resolve_image_config, scan_image_fields
 from demandnet.models.image import ImageBranch
 from tests.photos import bomb, photo, save, truncated
 
@@ -194,11 +194,12 @@ def test_find_image_dirs(tmp_path: Path) -> None:
     assert find_image_dirs(tmp_path / "nowhere") == []
 
 
-def test_count_image_fields(image_dir: Path) -> None:
+def test_scan_image_fields(image_dir: Path) -> None:
     names = pd.Series(["good", None, "", "gone", "../good", float("nan"), "good"], dtype=object)
-    counts = count_image_fields(names, [image_dir, image_dir.parent / "absent"])
+    counts, on_disk = scan_image_fields(names, [image_dir, image_dir.parent / "absent"])
     assert counts == {"rows": 7, "no_image": 3, "missing_file": 1, "unsafe_name": 1}
     assert all(type(v) is int for v in counts.values())
+    assert on_disk.tolist() == [True, False, False, False, False, False, True]  # only the files that are there
 
 
 def batch(n_with: int = 2, n_without: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
@@ -279,5 +280,5 @@ def test_real_avito_photos_all_decode() -> None:
     names = sorted(p.stem for p in (REAL / "images").glob("*.jpg"))
     pipe = ImagePipeline(dirs, CFG, train=True)
     assert names and all(pipe(n)[1] for n in names)  # the near-blank real photo is not 'flat'
-    counts = count_image_fields(pd.read_csv(REAL / "train.csv")["image"], dirs)
+    counts, _ = scan_image_fields(pd.read_csv(REAL / "train.csv")["image"], dirs)
     assert counts["rows"] == 49 and counts["no_image"] == 4 and counts["unsafe_name"] == 0

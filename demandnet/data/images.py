@@ -24,9 +24,7 @@ from PIL import Image, ImageOps
 
 from demandnet.data.image_transforms import build_transform, decode_min_side, resolve_image_config
 
-__all__ = [
-    "ImagePipeline", "count_image_fields", "decode_image", "find_image_dirs", "resolve_image_config", "scan_image_fields",
-]  # fmt: skip
+__all__ = ["ImagePipeline", "decode_image", "find_image_dirs", "resolve_image_config", "scan_image_fields"]
 
 log = logging.getLogger("demandnet.images")
 
@@ -216,13 +214,9 @@ def _append_line(path: str, line: str) -> None:
         os.close(fd)
 
 
-def count_image_fields(names: Sequence[object], image_dirs: Sequence[str | Path]) -> dict[str, int]:
-    """Pre-scan for the setup log: rows, empty fields, named-but-missing files and rejected names."""
-    return scan_image_fields(names, image_dirs)[0]
-
-
 def scan_image_fields(names: Sequence[object], image_dirs: Sequence[str | Path]) -> tuple[dict[str, int], np.ndarray]:
-    """The counts of `count_image_fields` and, per row, whether its photo file is on disk (N,) bool.
+    """Pre-scan for the setup log: counts of rows, empty fields, named-but-missing files and rejected names, and
+    per row whether its photo file is on disk, (N,) bool.
 
     Lists each folder once (one scandir, ~1 s per million files) instead of one stat per row.
     """

@@ -18,7 +18,6 @@ from demandnet.distributed import check_same_on_every_rank, processes_asked
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_json, write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
-from demandnet.predict import load_checkpoint
 from demandnet.predictions import predict_in_order
 
 log = logging.getLogger(__name__)
@@ -100,10 +99,7 @@ def run(cfg: DictConfig) -> float:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    ckpt_path = resume_from(cfg, run_dir)
-    if ckpt_path:  # before Lightning loads the weights, which would fail on sizes, or load into another split
-        datamodule.check_same_fit(load_checkpoint(ckpt_path).get(DemandDataModule.__qualname__) or {})
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from(cfg, run_dir))
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
     if best:
         check_same_on_every_rank(trainer.checkpoint_callback.best_model_path, "the best checkpoint")

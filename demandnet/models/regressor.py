@@ -150,6 +150,11 @@ class DemandRegressor(pl.LightningModule):
         checkpoint["rng_states"] = {"per_rank": gather(mine)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning loads the weights right after this hook and the DataModule's state only later: check here that
+        # the checkpoint's preprocessing is the one this run fitted, before a size mismatch or another split.
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if hasattr(datamodule, "check_same_fit"):
+            datamodule.check_same_fit(checkpoint.get(type(datamodule).__qualname__) or {})
         self._restoring = checkpoint  # configure_optimizers, which runs next, may adjust its scheduler state
         per_rank = (checkpoint.get("rng_states") or {}).get("per_rank") or []
         size, rank = world()

@@ -246,15 +246,21 @@ def _assert_same_encoding(a, b) -> None:
         assert torch.equal(batch_a[key], batch_b[key]), key
 
 
+def _restored_encodes_identically(fitted, state: dict, tiny_data, tokenizer_class: type) -> DemandDataModule:
+    """A fresh DataModule loaded from `state` has `fitted`'s tokenizer and sizes and encodes test.csv alike."""
+    fresh = DemandDataModule(root=".", num_workers=0)
+    fresh.load_state_dict(state)
+    assert isinstance(fresh.text_tokenizer, tokenizer_class)
+    assert fresh.model_dims() == fitted.model_dims()
+    test_csv = tiny_data / "test.csv"
+    _assert_same_encoding(fitted.encode_for_prediction(test_csv), fresh.encode_for_prediction(test_csv))
+    return fresh
+
+
 def test_state_is_plain_and_a_fresh_module_encodes_identically(full, tiny_data):
     state = _weights_only(full.state_dict())
     _assert_plain(state)
-    fresh = DemandDataModule(root=".", num_workers=0)
-    fresh.load_state_dict(state)
-    assert isinstance(fresh.text_tokenizer, NavecTokenizer)
-    assert fresh.model_dims() == full.model_dims()
-    test_csv = tiny_data / "test.csv"
-    _assert_same_encoding(full.encode_for_prediction(test_csv), fresh.encode_for_prediction(test_csv))
+    fresh = _restored_encodes_identically(full, state, tiny_data, NavecTokenizer)
     # the labelled file too: same codes, same photos; no target is served for prediction
     again = fresh.encode_for_prediction(tiny_data / "train.csv")
     assert keys.TARGET not in again.arrays
@@ -273,12 +279,7 @@ def test_hf_tokenizer_state_round_trips_without_the_model_folder(tiny_bert, tiny
     state = _weights_only(datamodule.state_dict())
     _assert_plain(state)
     shutil.rmtree(folder)
-    fresh = DemandDataModule(root=".", num_workers=0)
-    fresh.load_state_dict(state)
-    assert isinstance(fresh.text_tokenizer, HFTokenizer)
-    assert fresh.model_dims() == datamodule.model_dims()
-    test_csv = tiny_data / "test.csv"
-    _assert_same_encoding(datamodule.encode_for_prediction(test_csv), fresh.encode_for_prediction(test_csv))
+    _restored_encodes_identically(datamodule, state, tiny_data, HFTokenizer)
 
 
 def test_an_image_folder_that_does_not_exist_is_a_clear_error(tiny_data):

@@ -80,18 +80,19 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict) -> None:
         now = self.sampler.state_dict()
-        changed = {k: (state.get(k), v) for k, v in now.items() if state.get(k) != v}
+        changed = [k for k, v in now.items() if state.get(k) != v]
+        if not changed:
+            return
+        described = ", ".join(f"{k} {state.get(k)} -> {now[k]}" for k in changed)
         mid_epoch = self.sampler.progress is not None and self.sampler.progress()[1] > 0
-        if changed and mid_epoch and {"batch_size", "world", "n"} & set(changed):
+        if mid_epoch and {"batch_size", "world", "n"} & set(changed):
             # Lightning counts the epoch's trained batches in the old batch size: the rest of it would be skipped
             raise ValueError(
-                "this checkpoint was saved in the middle of an epoch with other batch settings ("
-                + ", ".join(f"{k} {then} -> {v}" for k, (then, v) in changed.items())
-                + "); resume with the settings of that run, or from a checkpoint saved at the end of an epoch"
+                f"this checkpoint was saved in the middle of an epoch with other batch settings ({described}); "
+                "resume with the settings of that run, or from a checkpoint saved at the end of an epoch"
             )
-        if changed:
-            log.warning(
-                "resuming with other data settings than the checkpoint (%s, as (then, now)): the rest of this epoch "
-                "sees a different batch order than the interrupted run would have",
-                ", ".join(f"{k} {then} -> {v}" for k, (then, v) in changed.items()),
-            )
+        log.warning(
+            "resuming with other data settings than the checkpoint (%s): the rest of this epoch sees a different "
+            "batch order than the interrupted run would have",
+            described,
+        )

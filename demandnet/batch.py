@@ -2,6 +2,7 @@
 
 A batch is a dict of tensors with a leading batch dimension B:
     image        (B, 3, H, W) float32, normalised; zeros where has_image == 0
+    image_features (B, F) float32, a frozen backbone's cached features, in place of `image` (frozen_features.py)
     has_image    (B,) float32, 1.0 when a usable photo was decoded
     categorical  (B, C) int64, 0 is the unknown bucket of every column
     numeric      (B, F) float32, standardised on the train split
@@ -13,6 +14,7 @@ A batch is a dict of tensors with a leading batch dimension B:
 """
 
 IMAGE = "image"
+IMAGE_FEATURES = "image_features"
 HAS_IMAGE = "has_image"
 CATEGORICAL = "categorical"
 NUMERIC = "numeric"

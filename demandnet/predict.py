@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.schema import DataError
 from demandnet.distributed import die_with_launcher
+from demandnet.frozen_features import FrozenImageFeatures
 from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
@@ -46,6 +47,9 @@ class PredictConfig:
     bad_photo_log: str | None = None  # a file to list every unusable photo in (item_id, file, reason)
     batch_size: int = 256
     num_workers: str = "auto"
+    # a frozen image branch: reuse (and fill) the on-disk feature cache; None: $DEMANDNET_CACHE_DIR or ~/.cache
+    feature_cache: bool = True
+    feature_cache_dir: str | None = None
     trainer: PredictTrainer = field(default_factory=PredictTrainer)
 
 
@@ -93,7 +97,7 @@ def run(cfg: PredictConfig) -> Path:
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        callbacks=[PhotoFallbacks()],
+        callbacks=[PhotoFallbacks(), FrozenImageFeatures(cfg.feature_cache_dir, enabled=cfg.feature_cache)],
     )
     predictions = predict_in_order(trainer, model, datamodule)
     output = Path(cfg.output_csv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from demandnet.data.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+# caches (frozen image features, encoded arrays) go to a fresh folder, never to the user's ~/.cache
+os.environ["DEMANDNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="demandnet-test-cache-")
 REAL = ROOT.parent / "shared" / "data" / "avito-real"
 # Small and fast: one epoch of a tiny CNN at 32 px, no DataLoader workers.
 FAST = ["trainer.max_epochs=1", "data.num_workers=0", "data.batch_size=32", "data.eval_batch_size=64",

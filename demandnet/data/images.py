@@ -187,22 +187,31 @@ class ImagePipeline:
             return self._zeros(), False
         if kind == _UNSAFE:
             return self._bad(text, item_id, f"name {text}", "not a bare file name; nothing was opened")
-        for folder in self.image_dirs:
-            for file_name in _file_names(text):
-                path = folder / file_name
-                try:
-                    arr = decode_image(path, self.min_side)
-                except FileNotFoundError:
-                    continue
-                except Exception as e:  # noqa: BLE001 untrusted bytes: PIL raises OSError, SyntaxError, ...
-                    return self._bad(text, item_id, str(path), f"{type(e).__name__}: {e}")
-                if self.train and augment_key is not None:
-                    entropy = np.random.SeedSequence([self.seed, *augment_key]).generate_state(1)[0]
-                    self._transform.set_random_seed(int(entropy))
-                image = self._transform(image=arr)["image"]
-                return image.contiguous(), True
+        for path in self._candidates(text):
+            try:
+                arr = decode_image(path, self.min_side)
+            except FileNotFoundError:
+                continue
+            except Exception as e:  # noqa: BLE001 untrusted bytes: PIL raises OSError, SyntaxError, ...
+                return self._bad(text, item_id, str(path), f"{type(e).__name__}: {e}")
+            if self.train and augment_key is not None:
+                entropy = np.random.SeedSequence([self.seed, *augment_key]).generate_state(1)[0]
+                self._transform.set_random_seed(int(entropy))
+            image = self._transform(image=arr)["image"]
+            return image.contiguous(), True
         dirs = ", ".join(str(d) for d in self.image_dirs) or "no image folders configured"
         return self._bad(text, item_id, f"{text}{IMAGE_SUFFIX}", f"file not found in {dirs}")
+
+
+    def _candidates(self, text: str) -> list[Path]:
+        return [folder / file_name for folder in self.image_dirs for file_name in _file_names(text)]
+
+    def locate(self, name: object) -> Path | None:
+        """The file a photo name resolves to, or None (no photo, a rejected name, no such file); opens nothing."""
+        kind, text = _parse_name(name)
+        if kind != "ok":
+            return None
+        return next((path for path in self._candidates(text) if path.is_file()), None)
 
 
 def _append_line(path: str, line: str) -> None:

@@ -59,9 +59,11 @@ class ImageBranch(nn.Module):
         img_size: int | None = None,
         freeze: bool = False,
         drop_rate: float = 0.0,
+        channels_last: bool = False,
         **_: object,
     ) -> None:
         super().__init__()
+        self.name = name
         kwargs: dict = {"num_classes": 0}
         if drop_rate:
             kwargs["drop_rate"] = float(drop_rate)  # dropout on the pooled features; not every model takes it
@@ -76,7 +78,11 @@ class ImageBranch(nn.Module):
         else:
             self.backbone = _create(name, bool(pretrained), kwargs)
         self.freeze = bool(freeze)
-        if self.freeze and not (pretrained or checkpoint_path):
+        # NHWC: faster convolutions on GPUs with tensor cores (Ampere and newer), usually slower on CPU
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if self.freeze and not (pretrained or checkpoint_path or _.get("weights_from_checkpoint")):
             log.warning("image model %r is frozen with random weights; set pretrained or checkpoint_path", name)
         if self.freeze:
             self.backbone.requires_grad_(False)
@@ -93,9 +99,15 @@ class ImageBranch(nn.Module):
         return self
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        images, has_image = batch[B.IMAGE], batch[B.HAS_IMAGE]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
-            features = self.backbone(images)  # (B, 3, H, W) -> (B, F)
+        has_image = batch[B.HAS_IMAGE]
+        if B.IMAGE_FEATURES in batch:  # a frozen backbone's features, computed once (see frozen_features.py)
+            features = batch[B.IMAGE_FEATURES].to(self.stand_in.dtype)  # (B, F)
+        else:
+            images = batch[B.IMAGE]
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+                features = self.backbone(images)  # (B, 3, H, W) -> (B, F)
         flag = has_image.to(features.dtype).reshape(-1, 1)  # (B,) -> (B, 1)
         stand_in = self.stand_in.to(features.dtype).expand_as(features)
         features = torch.where(flag > 0.5, features, stand_in)  # (B, F)

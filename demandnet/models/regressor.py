@@ -177,5 +177,6 @@ class DemandRegressor(pl.LightningModule):
                 cfg["pretrained"] = False
             if cfg and "checkpoint_path" in cfg:
                 cfg["checkpoint_path"] = None
+                cfg["weights_from_checkpoint"] = True
             rebuilt[name] = cfg
         return rebuilt

@@ -1,0 +1,80 @@
+"""A content-addressed disk cache of frozen image features: one small .npy per (model key, photo content).
+
+    <cache_dir>/image-features/<model key>/<hh>/<photo digest>.npy     (F,) float32
+
+The model key digests everything the features depend on (backbone name, its weights, the eval transform), the
+photo digest the file's bytes, so a renamed or re-downloaded photo hits and a changed one misses. An entry is
+written to a temporary file and hard-linked into place: readers never see a partial file, and when two processes
+(DDP ranks, two runs) compute the same entry, the first one stays and the other is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT = 1  # bump when the entry layout or the way features are computed changes
+
+
+def default_cache_dir() -> Path:
+    """$DEMANDNET_CACHE_DIR, else $XDG_CACHE_HOME/demandnet, else ~/.cache/demandnet."""
+    if os.environ.get("DEMANDNET_CACHE_DIR"):
+        return Path(os.environ["DEMANDNET_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "demandnet"
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def weights_digest(module: nn.Module) -> str:
+    """Digest of a module's parameters and buffers (names, dtypes, shapes and values)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_key(name: str, backbone: nn.Module, image_config: dict) -> str:
+    parts = {"format": FORMAT, "model": name, "weights": weights_digest(backbone), "transform": image_config}
+    return digest_bytes(json.dumps(parts, sort_keys=True).encode())
+
+
+class FeatureStore:
+    """Entries of one model key; safe to share between processes and runs."""
+
+    def __init__(self, cache_dir: str | Path, key: str) -> None:
+        self.root = Path(cache_dir) / "image-features" / key
+
+    def _path(self, digest: str) -> Path:
+        return self.root / digest[:2] / f"{digest}.npy"
+
+    def get(self, digest: str) -> np.ndarray | None:
+        try:
+            return np.load(self._path(digest), allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError):  # absent, or left unreadable by a crashed disk: recompute
+            return None
+
+    def put(self, digest: str, features: np.ndarray) -> None:
+        path = self._path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.ascontiguousarray(features, dtype=np.float32), allow_pickle=False)
+            try:
+                os.link(tmp, path)  # atomic and never replaces: an entry, once there, is final
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)

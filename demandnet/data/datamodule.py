@@ -86,9 +86,12 @@ class DemandDataModule(pl.LightningDataModule):
         train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
         fit_frame = frame.iloc[train_rows]
         self.tabular.fit(fit_frame)
-        if self.text_tokenizer is not None:
+        text = None
+        if hasattr(self.text_tokenizer, "fit_transform"):  # tokenises each distinct text once for both
+            text = self.text_tokenizer.fit_transform(frame, train_rows)
+        elif self.text_tokenizer is not None:
             self.text_tokenizer.fit(fit_frame)
-        arrays = self._encode(frame)
+        arrays = self._encode(frame, text)
         arrays[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
         images, pipeline_dirs = self._image_names(frame, train_path, arrays=arrays)
         item_ids = frame[schema.ID].to_numpy(dtype=str)
@@ -112,10 +115,12 @@ class DemandDataModule(pl.LightningDataModule):
         item_ids = frame[schema.ID].to_numpy(dtype=str)
         return DemandDataset(arrays, np.arange(len(frame)), item_ids, images, self._pipeline(dirs, False))
 
-    def _encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _encode(self, frame: pd.DataFrame, text: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         arrays = self.tabular.transform(frame)
         arrays = {keys.CATEGORICAL: arrays["categorical"], keys.NUMERIC: arrays["numeric"]}
-        if self.text_tokenizer is not None:
+        if text is not None:
+            arrays.update(text)
+        elif self.text_tokenizer is not None:
             arrays.update(self.text_tokenizer.transform(frame))
         return arrays
 

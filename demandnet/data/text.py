@@ -100,6 +100,21 @@ def factorize_texts(frame: pd.DataFrame, field: str) -> tuple[np.ndarray, list[o
     return np.asarray(codes, dtype=np.int64), list(uniques)
 
 
+def _word_table(frame: pd.DataFrame, field: str, length: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(codes, table, words): (N,) codes into the distinct values of `field` (-1: missing), (U + 1, length) int32
+    of each value's first `length` words as 1-based indices into `words` (0: padding; the last row is empty)."""
+    codes, uniques = factorize_texts(frame, field)
+    per_value = [cell_words(value)[:length] for value in uniques]
+    counts = np.fromiter(map(len, per_value), dtype=np.int64, count=len(per_value))
+    flat = np.fromiter(itertools.chain.from_iterable(per_value), dtype=object, count=int(counts.sum()))
+    word_codes, words = pd.factorize(flat)  # in C: one code per distinct word, in order of first occurrence
+    rows = np.repeat(np.arange(len(per_value)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    table = np.zeros((len(uniques) + 1, length), dtype=np.int32)
+    table[rows, np.arange(len(flat)) - starts] = word_codes + 1
+    return codes, table, list(words)
+
+
 class NavecTokenizer:
     """Word ids over a vocabulary fitted on the train frame: 0 = padding, 1 = unknown, 2.. = navec words."""
 
@@ -128,24 +143,23 @@ class NavecTokenizer:
 
     def fit(self, frame: pd.DataFrame) -> NavecTokenizer:
         """Keep the words navec knows that occur >= min_count times in `frame` (train only), most frequent first."""
-        known = load_navec().vocab.word_ids
+        self.fit_transform(frame, np.arange(len(frame)))
+        return self
+
+    def fit_transform(self, frame: pd.DataFrame, fit_rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Fit on `frame`'s rows `fit_rows` and transform all of `frame`, tokenising each distinct text once."""
+        tables = {field: _word_table(frame, field, self.max_len[field]) for field in self.fields}
         counts: Counter[str] = Counter()
-        for field in self.fields:
-            codes, uniques = factorize_texts(frame, field)
-            per_value = np.bincount(codes[codes >= 0], minlength=len(uniques))
-            length = self.max_len[field]
-            for value, count in zip(uniques, per_value.tolist()):
-                words = cell_words(value)[:length]  # only the first max_len words ever reach the model
-                if count == 1:
-                    counts.update(words)
-                else:
-                    for word in words:
-                        counts[word] += count
+        for codes, table, words in tables.values():
+            used = codes[fit_rows]
+            per_word = np.bincount(table[used[used >= 0]].ravel(), minlength=len(words) + 1)
+            counts.update({words[i - 1]: int(n) for i in np.flatnonzero(per_word[1:]) + 1 for n in (per_word[i],)})
+        known = load_navec().vocab.word_ids
         kept = [(word, n) for word, n in counts.items() if n >= self.min_count and word in known]
         kept.sort(key=lambda item: (-item[1], item[0]))  # ties broken by the word: independent of row order
         self._set_words([word for word, _ in kept[: self.max_vocab]])
         log.info("navec vocabulary: %d of %d distinct train words", len(self.words), len(counts))
-        return self
+        return {f"{field}_ids": self._ids_of(*tables[field]) for field in self.fields}
 
     def _set_words(self, words: list[str]) -> None:
         self.words = list(words)
@@ -158,17 +172,12 @@ class NavecTokenizer:
     def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """{"<field>_ids": (N, max_len[field]) int32} per field, right-padded with 0, unknown words as 1."""
         self._check_fitted()
-        return {f"{field}_ids": self._encode_field(frame, field) for field in self.fields}
+        return {f"{field}_ids": self._ids_of(*_word_table(frame, field, self.max_len[field])) for field in self.fields}
 
-    def _encode_field(self, frame: pd.DataFrame, field: str) -> np.ndarray:
-        length, lookup, unknown = self.max_len[field], self._ids, itertools.repeat(UNK)
-        codes, uniques = factorize_texts(frame, field)
-        # One row per distinct value plus a final all-padding row, which code -1 (missing) indexes.
-        table = np.zeros((len(uniques) + 1, length), dtype=np.int32)
-        for row, value in enumerate(uniques):
-            ids = list(map(lookup.get, cell_words(value)[:length], unknown))
-            table[row, : len(ids)] = ids
-        return table[codes]  # (U + 1, L) -> (N, L)
+    def _ids_of(self, codes: np.ndarray, table: np.ndarray, words: list[str]) -> np.ndarray:
+        """Word-index table -> vocabulary ids per row: (U + 1, L) -> (N, L), via one lookup array."""
+        lookup = np.array([PAD, *(self._ids.get(word, UNK) for word in words)], dtype=np.int32)
+        return lookup[table][codes]
 
     def state_dict(self) -> dict:
         """Plain types only, so the state survives torch.load(weights_only=True)."""

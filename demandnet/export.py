@@ -72,12 +72,9 @@ def example_inputs(datamodule: DemandDataModule, names: list[str]) -> tuple[torc
         value = torch.zeros((2, *shape), dtype=dtype)
         if name in (keys.HAS_IMAGE, keys.TEXT_MASK) or name.endswith("_ids"):
             value[0] = 1  # row 0 valid everywhere (id 1 is a real token id: unknown word / a vocabulary entry)
-        if name == keys.TEXT_IDS:
-            value[1, 0] = 1  # the transformer's first token is always there
-            value[1, 1:] = 0
+        if name in (keys.TEXT_IDS, keys.TEXT_MASK):
+            value[1, 0] = 1  # a transformer input always holds its first special token
         tensors.append(value)
-    if keys.TEXT_MASK in names:
-        tensors[names.index(keys.TEXT_MASK)][1, 0] = 1
     return tuple(tensors)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from demandnet import batch as keys
 from demandnet.export import ExportConfig, preprocessing_path
+from demandnet.export import main as export_main
 from demandnet.export import run as export
 from demandnet.models.regressor import DemandRegressor
 from demandnet.serving import ExportedModel
@@ -72,6 +73,14 @@ def test_a_branch_without_an_adapter_is_refused_by_name():
     model.branches["mystery"] = nn.Identity()
     with pytest.raises(ExportError, match=r"branch 'mystery' \(torch.nn.modules.linear.Identity\) has no export"):
         ServingModel(model)
+
+
+def test_export_refuses_an_unknown_format_and_a_missing_checkpoint(tmp_path):
+    with pytest.raises(SystemExit, match="format must be one of"):
+        export_main([f"ckpt_path={tmp_path / 'x.ckpt'}", "format=tflite"])
+    with pytest.raises(SystemExit, match="checkpoint not found"):
+        export_main([f"ckpt_path={tmp_path / 'x.ckpt'}"])
+    assert not list(tmp_path.iterdir())
 
 
 def _edge_rows(tiny_data, path):

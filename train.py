@@ -14,4 +14,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from demandnet.multinode import rank_overrides
+
+    sys.argv += rank_overrides(sys.argv)  # torchrun/srun ranks > 0 keep out of .hydra/, as Lightning's DDP children do
     main()

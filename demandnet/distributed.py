@@ -22,7 +22,9 @@ def world() -> tuple[int, int]:
 def die_with_launcher() -> None:
     """In a DDP process that Lightning (or torchrun) started, ask Linux to kill this process when its parent
     dies: a launcher killed with SIGKILL otherwise leaves the other ranks running on as orphans."""
-    if os.environ.get("LOCAL_RANK", "0") == "0" or not sys.platform.startswith("linux"):
+    # Lightning's launcher is local rank 0 itself; torchrun's agent is the parent of every rank, local rank 0 too
+    launched = os.environ.get("LOCAL_RANK", "0") != "0" or "TORCHELASTIC_RUN_ID" in os.environ
+    if not launched or not sys.platform.startswith("linux"):
         return
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

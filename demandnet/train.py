@@ -16,6 +16,7 @@ from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.images import resolve_image_config
 from demandnet.distributed import check_same_on_every_rank, processes_asked
 from demandnet.models.regressor import DemandRegressor
+from demandnet.multinode import refuse_a_per_node_run_dir
 from demandnet.outputs import write_json, write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
@@ -93,6 +94,7 @@ def run(cfg: DictConfig) -> float:
     started = time.time()
     run_dir = Path(cfg.paths.output_dir)
     refuse_ddp_in_a_sweep(cfg)
+    refuse_a_per_node_run_dir(cfg)
     refuse_a_used_run_dir(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)

@@ -198,8 +198,10 @@ def test_main_states_bad_input_in_one_line_and_strict_images_is_an_option(traine
     assert len(pd.read_csv(tmp_path / "o.csv")) == len(pd.read_csv(tiny_data / "test.csv"))
 
 
-def test_a_ddp_process_dies_with_its_launcher(tmp_path):
-    """A rank > 0 asks Linux for SIGKILL when its parent dies (a launcher killed with SIGKILL leaves no orphan)."""
+@pytest.mark.parametrize("launched_by", [{"LOCAL_RANK": "1"}, {"LOCAL_RANK": "0", "TORCHELASTIC_RUN_ID": "job"}])
+def test_a_ddp_process_dies_with_its_launcher(tmp_path, launched_by):
+    """A rank > 0 of Lightning's launcher, or any rank of torchrun's (its agent is every rank's parent), asks Linux
+    for SIGKILL when its parent dies (a launcher killed with SIGKILL leaves no orphan)."""
     import subprocess
     import sys
     import time
@@ -212,7 +214,7 @@ def test_a_ddp_process_dies_with_its_launcher(tmp_path):
         "time.sleep(60)\n"
     )
     parent = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
-    launcher = subprocess.Popen([sys.executable, "-c", parent], env={**os.environ, "LOCAL_RANK": "1"})
+    launcher = subprocess.Popen([sys.executable, "-c", parent], env={**os.environ, **launched_by})
     for _ in range(200):
         if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text():
             break

@@ -26,6 +26,8 @@ def masked_mean_max(x: Tensor, mask: Tensor) -> Tensor:
 
 def _trim(ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Drop trailing columns that are padding in every row: (B, L) -> (B, L'), L' >= 1 (right padding only)."""
+    if torch.jit.is_tracing() or torch.compiler.is_exporting():
+        return ids, mask  # a speed-up whose width depends on the data: an exported graph keeps the input's width
     longest = max(int(mask.sum(1).max()), 1)
     return ids[:, :longest], mask[:, :longest]
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from demandnet.progress import progress
+
 if TYPE_CHECKING:
     from navec import Navec
 
@@ -134,7 +136,7 @@ class NavecTokenizer:
             codes, uniques = factorize_texts(frame, field)
             per_value = np.bincount(codes[codes >= 0], minlength=len(uniques))
             length = self.max_len[field]
-            for value, count in zip(uniques, per_value.tolist()):
+            for value, count in progress(zip(uniques, per_value.tolist()), f"navec vocabulary ({field})", len(uniques)):
                 words = cell_words(value)[:length]  # only the first max_len words ever reach the model
                 if count == 1:
                     counts.update(words)
@@ -165,7 +167,7 @@ class NavecTokenizer:
         codes, uniques = factorize_texts(frame, field)
         # One row per distinct value plus a final all-padding row, which code -1 (missing) indexes.
         table = np.zeros((len(uniques) + 1, length), dtype=np.int32)
-        for row, value in enumerate(uniques):
+        for row, value in enumerate(progress(uniques, f"navec encoding ({field})", len(uniques))):
             ids = list(map(lookup.get, cell_words(value)[:length], unknown))
             table[row, : len(ids)] = ids
         return table[codes]  # (U + 1, L) -> (N, L)

@@ -4,6 +4,7 @@ hydra's Optuna sweeper writes optimization_results.yaml and the basic sweeper no
 same two files, read from each job's metrics.json (so jobs run by any launcher count):
     sweep_results.csv   one row per job: job folder, val_rmse, rows, epochs, overrides; in job order
     best.json           the best job: its folder, value, the swept parameters' values and all its overrides
+`FinishTrackers` ends each job's W&B run, so the jobs of one sweep process do not share one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import io
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,13 @@ class SweepResults(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         write_sweep_results(Path(config.hydra.sweep.dir), self.metric, self.mode)
+
+
+class FinishTrackers(Callback):
+    """A hydra callback: end the W&B run when a job ends, so the next job of a --multirun sweep starts its own run
+    (WandbLogger would otherwise reuse the open one; a single run's ends at exit anyway)."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        wandb = sys.modules.get("wandb")  # imported only by a run that used logger=wandb
+        if wandb is not None and getattr(wandb, "run", None) is not None:
+            wandb.finish()

@@ -2,19 +2,17 @@
 
 The model saves its own constructor arguments for the checkpoint (`save_hyperparameters(logger=False)`); the
 trackers get the config the run was launched with instead, which also holds the data, trainer and seed settings,
-plus the sizes the model took from the data. `FinishTrackers` closes a W&B run at the end of each hydra job.
+plus the sizes the model took from the data. `HparamsMetric` gives TensorBoard's HPARAMS tab the final val/rmse.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hydra.experimental.callback import Callback
+import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-
-if TYPE_CHECKING:  # hydra builds FinishTrackers before the job starts: keep Lightning out of that import
-    from pytorch_lightning.loggers import Logger
+from pytorch_lightning.loggers import Logger, TensorBoardLogger
+from pytorch_lightning.trainer.states import TrainerFn
 
 PLAIN = (str, int, float, bool, type(None))
 
@@ -47,11 +45,15 @@ def log_run_config(loggers: list[Logger], cfg: DictConfig, model_hparams: dict[s
         logger.log_hyperparams(params)  # Lightning's loggers log on rank 0 only
 
 
-class FinishTrackers(Callback):
-    """A hydra callback: end the W&B run when a job ends, so the next job of a --multirun sweep starts its own run
-    (WandbLogger would otherwise reuse the open one; a single run's ends at exit anyway)."""
+class HparamsMetric(pl.Callback):
+    """TensorBoard's HPARAMS tab pairs a run's hyperparameters with the metrics given when they are logged. Once
+    train.run has validated the best checkpoint, log them again with its RMSE as `hp/val_rmse` (a tag of its own:
+    the val/rmse curve stays as it is). Does nothing without logger=tensorboard."""
 
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        wandb = sys.modules.get("wandb")  # imported only by a run that used logger=wandb
-        if wandb is not None and getattr(wandb, "run", None) is not None:
-            wandb.finish()
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        rmse = trainer.callback_metrics.get("val/rmse")
+        if trainer.state.fn != TrainerFn.VALIDATING or trainer.sanity_checking or rmse is None:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(logger.hparams, {"hp/val_rmse": float(rmse)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -106,13 +107,18 @@ def test_a_run_with_every_tracker_writes_their_files_in_the_run_dir(tiny_data, t
     metrics = json.loads((run / "metrics.json").read_text())
 
     events = sorted((run / "tensorboard").glob("events.out.tfevents.*"))
-    scalars = []
+    scalars, hparams = {"val/rmse": [], "hp/val_rmse": []}, []
     for path in events:
         accumulator = EventAccumulator(str(path))
         accumulator.Reload()
-        if "val/rmse" in accumulator.Tags()["scalars"]:
-            scalars += [event.value for event in accumulator.Scalars("val/rmse")]
-    assert scalars and scalars[-1] == pytest.approx(metrics["val_rmse"], abs=1e-6)
+        for tag, values in scalars.items():
+            if tag in accumulator.Tags()["scalars"]:
+                values += [event.value for event in accumulator.Scalars(tag)]
+        with contextlib.suppress(KeyError):  # the event files without an hparams summary
+            hparams += list(accumulator.PluginTagToContent("hparams"))
+    assert scalars["val/rmse"] and scalars["val/rmse"][-1] == pytest.approx(metrics["val_rmse"], abs=1e-6)
+    assert scalars["hp/val_rmse"] == [pytest.approx(metrics["val_rmse"], abs=1e-6)]  # the HPARAMS tab's metric
+    assert "_hparams_/session_start_info" in hparams
 
     client = MlflowClient(tracking_uri=f"sqlite:///{run}/mlflow.db")
     experiment = client.get_experiment_by_name("demandnet")

@@ -20,6 +20,8 @@ from demandnet.multinode import refuse_a_per_node_run_dir
 from demandnet.outputs import write_json, write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
+from demandnet.summary import log_summary
+from demandnet.tracking import log_run_config
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ def run(cfg: DictConfig) -> float:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log_run_config(trainer.loggers, cfg, dict(model.hparams))
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from(cfg, run_dir))
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
     if best:
@@ -130,7 +133,5 @@ def run(cfg: DictConfig) -> float:
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
-        floor = metrics["noise_floor_rmse"]
-        log.info("val_rmse %.4f | train-mean rmse %.4f | noise floor %s | run dir %s", metrics["val_rmse"],
-                 metrics["train_mean_rmse"], f"{floor:.4f}" if floor is not None else "n/a", run_dir)  # fmt: skip
+        log_summary(metrics, run_dir)
     return metrics["val_rmse"]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from demandnet.data.text import clean_text, factorize_texts
+from demandnet.progress import progress
 
 # These models number positions from padding_idx + 1, so two of max_position_embeddings are never usable.
 _POSITION_OFFSET_MODELS = {
@@ -107,7 +108,8 @@ class HFTokenizer:
         descriptions = _texts(frame, "description", length)
         ids = np.zeros((len(frame), length), dtype=np.int32)
         mask = np.zeros((len(frame), length), dtype=np.int8)
-        for start in range(0, len(frame), _CHUNK):
+        starts = range(0, len(frame), _CHUNK)
+        for start in progress(starts, "tokenizing", len(starts), unit="chunk"):
             stop = start + _CHUNK
             encoded = self._tokenizer(
                 titles[start:stop],

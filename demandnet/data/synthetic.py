@@ -33,6 +33,7 @@ from demandnet.data.synthetic_table import USER_TYPES, draw_rows
 from demandnet.data.synthetic_target import draw, expected, latents, outcome_model
 from demandnet.data.synthetic_text import render_texts
 from demandnet.data.synthetic_world import World, get_world
+from demandnet.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,8 @@ def generate(root: str | Path, n_train: int, n_test: int, seed: int = 0, with_im
         open(root / "test.csv", "w", encoding="utf-8", newline="") as f_test,
         open(root / "expected.csv", "w", encoding="utf-8", newline="") as f_exp,
     ):
-        for chunk, a in enumerate(range(0, n, CHUNK_ROWS)):
+        starts = range(0, n, CHUNK_ROWS)
+        for chunk, a in enumerate(progress(starts, "synthetic rows", len(starts), unit="chunk")):
             b = min(a + CHUNK_ROWS, n)
             texts = render_texts(world, rows, a, b, np.random.default_rng([seed, 2, chunk]))
             parts = latents(world, rows, texts, slice(a, b))

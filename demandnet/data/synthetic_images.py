@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from demandnet.progress import progress
+
 # RGB of the colour words in vocab["text"]["colours"] order (красный ... коричневый)
 COLOUR_RGB = [
     (200, 30, 30),
@@ -339,9 +341,10 @@ def write_images(folder: Path, jobs: list[dict], workers: int | None = None) -> 
     """Render and save every job as folder/<name>.jpg, in parallel (spawned processes) for big sets."""
     folder.mkdir(parents=True, exist_ok=True)
     workers = default_workers() if workers is None else workers
-    if workers <= 1 or len(jobs) < 400:
-        _render_batch(str(folder), jobs)
-        return
     batches = [jobs[i : i + 250] for i in range(0, len(jobs), 250)]
+    folders = [str(folder)] * len(batches)
+    if workers <= 1 or len(jobs) < 400:
+        list(progress(map(_render_batch, folders, batches), "synthetic photos", len(batches), unit="x250"))
+        return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        list(pool.map(_render_batch, [str(folder)] * len(batches), batches))
+        list(progress(pool.map(_render_batch, folders, batches), "synthetic photos", len(batches), unit="x250"))

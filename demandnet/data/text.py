@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from demandnet.progress import progress
+
 if TYPE_CHECKING:
     from navec import Navec
 
@@ -104,7 +106,7 @@ def _word_table(frame: pd.DataFrame, field: str, length: int) -> tuple[np.ndarra
     """(codes, table, words): (N,) codes into the distinct values of `field` (-1: missing), (U + 1, length) int32
     of each value's first `length` words as 1-based indices into `words` (0: padding; the last row is empty)."""
     codes, uniques = factorize_texts(frame, field)
-    per_value = [cell_words(value)[:length] for value in uniques]
+    per_value = [cell_words(value)[:length] for value in progress(uniques, f"tokenising {field}", len(uniques))]
     counts = np.fromiter(map(len, per_value), dtype=np.int64, count=len(per_value))
     flat = np.fromiter(itertools.chain.from_iterable(per_value), dtype=object, count=int(counts.sum()))
     word_codes, words = pd.factorize(flat)  # in C: one code per distinct word, in order of first occurrence

@@ -50,7 +50,7 @@ class DemandRegressor(pl.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the trackers get the whole run config (demandnet.tracking)
         active = {name: cfg for name, cfg in branches.items() if cfg}
         if not active:
             raise ValueError(

@@ -83,10 +83,17 @@ def measure(quick: bool = False) -> dict:
         "pipeline_efficiency": statistics.median(full) / statistics.median(bare),
         "pipeline_full_samples_per_s": statistics.median(full),
         "pipeline_bare_samples_per_s": statistics.median(bare),
-        "pipeline_setup": {"n_train": n_train, "batches": batches, "warmup": WARMUP, "repeats": repeats,
-                           "batch_size": datamodule.batch_size, "dataloader_workers": datamodule.num_workers,
-                           "torch_threads": torch.get_num_threads(), "image": cfg.model.image.name,
-                           "img_size": cfg.model.image.img_size},
+        "pipeline_setup": {
+            "n_train": n_train,
+            "batches": batches,
+            "warmup": WARMUP,
+            "repeats": repeats,
+            "batch_size": datamodule.batch_size,
+            "dataloader_workers": datamodule.num_workers,
+            "torch_threads": torch.get_num_threads(),
+            "image": cfg.model.image.name,
+            "img_size": cfg.model.image.img_size,
+        },
     }
     return result
 

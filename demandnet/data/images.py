@@ -202,7 +202,6 @@ class ImagePipeline:
         dirs = ", ".join(str(d) for d in self.image_dirs) or "no image folders configured"
         return self._bad(text, item_id, f"{text}{IMAGE_SUFFIX}", f"file not found in {dirs}")
 
-
     def _candidates(self, text: str) -> list[Path]:
         return [folder / file_name for folder in self.image_dirs for file_name in _file_names(text)]
 

@@ -2,7 +2,7 @@
 frozen CNN forward every epoch) over the epoch time with a warm cache (features read from arrays), same
 backbone; and the largest difference of the two models' validation predictions.
 
-    python benchmarks/frozen_cache.py [--quick]
+    python -m benchmarks.frozen_cache [--quick]
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
 """Photos/s of demandnet's image path (JPEG draft decode + albumentations) vs a plain full PIL decode + timm resize.
 
 Photos are generated: 480x360 and 360x480 JPEGs of ~30 KB, like Avito's. One thread per process, as in a
-DataLoader worker. Prints a table and writes JSON (default benchmarks/results/image_decode.json).
+DataLoader worker. Prints JSON; benchmarks/run.py puts it into results/latest.json.
 
-    python benchmarks/image_decode.py [--photos 200] [--repeats 5] [--out FILE]
+    python -m benchmarks.image_decode [--quick] [--photos 200] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -66,20 +65,17 @@ def rates(fns: dict[str, Callable[[str], object]], names: list[str], repeats: in
     return {key: statistics.median(values) for key, values in seen.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "image_decode.json"))
-    args = parser.parse_args()
+def measure(quick: bool = False, photos: int | None = None, repeats: int | None = None) -> dict:
+    """Per input size, photos/s of each method; `image_decode_speedup` is the eval path's gain at 128 px."""
+    photos, repeats = photos or (60 if quick else 200), repeats or (3 if quick else 5)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    results: dict = {"photos": args.photos, "repeats": args.repeats, "machine": platform.processor() or "?"}
+    results: dict = {"photos": photos, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        names = write_photos(folder, args.photos)
+        names = write_photos(folder, photos)
         results["mean_kb"] = round(sum(p.stat().st_size for p in folder.glob("*.jpg")) / len(names) / 1024, 1)
-        for size in (64, 128, 224):
+        for size in (64, 128, 224, 384):
             cfg = resolve_image_config(MODEL, img_size=size)
             ours, ours_train = ImagePipeline([folder], cfg, train=False), ImagePipeline([folder], cfg, train=True)
             no_draft_tf = build_transform(cfg, train=False)
@@ -105,14 +101,25 @@ def main() -> None:
                 "demandnet_eval_no_draft": no_draft,
                 "plain_pil_full_decode_timm_resize": plain,
             }
-            row = rates(methods, names, args.repeats)
+            row = rates(methods, names, repeats)
             row["speedup_eval_vs_plain"] = row["demandnet_eval"] / row["plain_pil_full_decode_timm_resize"]
             results[str(size)] = {k: round(v, 1) if "speedup" not in k else round(v, 2) for k, v in row.items()}
-            print(f"{size:>4} px  " + "  ".join(f"{k}={v}" for k, v in results[str(size)].items()), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"mean file size {results['mean_kb']} KB; wrote {out}")
+    speedups = {size: results[str(size)]["speedup_eval_vs_plain"] for size in (64, 128, 224, 384)}
+    return {
+        "image_decode_speedup": speedups[128],
+        "image_decode_speedup_by_size": speedups,
+        "image_decode_min_speedup": min(speedups.values()),
+        "image_decode_detail": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.quick, args.photos, args.repeats), indent=2))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 reading JPEGs from disk in DataLoader workers, Lightning Trainer) over samples/s of the same model stepping
 (forward, backward, clip, optimiser) over the same batches held in memory in a bare loop, same thread budget.
 
-    python benchmarks/pipeline.py [--quick]
+    python -m benchmarks.pipeline [--quick]
 """
 
 from __future__ import annotations

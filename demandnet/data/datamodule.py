@@ -23,6 +23,7 @@ from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
+from demandnet.data.encoded_cache import EncodedCache, cache_key, file_digest, settings_of
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
@@ -52,6 +53,8 @@ class DemandDataModule(pl.LightningDataModule):
         strict_images: bool = False,
         synthetic: dict | None = None,
         bad_photo_log: str | None = None,
+        cache: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -65,6 +68,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.strict_images = strict_images
         self.synthetic = synthetic
         self.bad_photo_log = bad_photo_log  # a file listing every unusable photo (item_id, file, reason)
+        # encoded arrays on disk, keyed by the files' bytes and the preprocessing settings (encoded_cache.py)
+        self.cache, self.cache_dir = cache, cache_dir
         self.train_set: DemandDataset | None = None
         self.val_set: DemandDataset | None = None
         self.test_set: DemandDataset | None = None
@@ -82,6 +87,36 @@ class DemandDataModule(pl.LightningDataModule):
         if self.train_set is not None or (stage == "predict" and self.predict_set is not None):
             return  # already set up before the Trainer was built (the model needs the data-derived sizes)
         train_path = self.root / self.train_csv
+        test_path = self.root / self.test_csv if self.test_csv else None
+        test_path = test_path if test_path is not None and test_path.is_file() else None
+        train, test, split = self._encoded_files(train_path, test_path)
+        train_rows, val_rows = split["train_rows"], split["val_rows"]
+        arrays = {k: v for k, v in train.items() if k not in _META}
+        images, pipeline_dirs = self._image_names(train["image_name"], train_path, arrays=arrays)
+        item_ids = train["item_id"]
+        self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
+        self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
+        self.baselines = split["baselines"]
+        self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
+        log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
+                 self.split)  # fmt: skip
+        if test is not None:
+            self.test_set = self.predict_set = self._dataset(test, test_path)
+            self.test_item_ids = self.test_set.item_ids
+
+    def _encoded_files(self, train_path: Path, test_path: Path | None) -> tuple[dict, dict | None, dict]:
+        """Fit on the train split and encode both files, or read all of it from the encoded-data cache."""
+        key = None
+        if self.cache:
+            parts = {"train": file_digest(train_path), "test": file_digest(test_path), "tabular": settings_of(self.tabular),
+                     "text": settings_of(self.text_tokenizer) if self.text_tokenizer is not None else None,
+                     "split": [self.val_fraction, self.split, self.seed], "expected": file_digest(self._expected)}  # fmt: skip
+            key = cache_key(parts)
+            hit = EncodedCache(self.cache_dir).load(key)
+            if hit is not None:
+                log.info("encoded arrays read from the cache (%s/%s): preprocessing not fitted again",
+                         EncodedCache(self.cache_dir).root, key)  # fmt: skip
+                return self._from_cache(*hit)
         frame = schema.read_table(train_path, require_target=True)
         train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
         fit_frame = frame.iloc[train_rows]
@@ -91,29 +126,46 @@ class DemandDataModule(pl.LightningDataModule):
             text = self.text_tokenizer.fit_transform(frame, train_rows)
         elif self.text_tokenizer is not None:
             self.text_tokenizer.fit(fit_frame)
-        arrays = self._encode(frame, text)
-        arrays[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
-        images, pipeline_dirs = self._image_names(frame, train_path, arrays=arrays)
-        item_ids = frame[schema.ID].to_numpy(dtype=str)
-        self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
-        self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
-        self.baselines = self._baselines(frame, train_rows, val_rows)
-        self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
-        log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
-                 self.split)  # fmt: skip
-        test_path = self.root / self.test_csv if self.test_csv else None
-        if test_path is not None and test_path.is_file():
-            self.test_set = self.predict_set = self.encode_for_prediction(test_path)
-            self.test_item_ids = self.test_set.item_ids
+        train = {**self._encode(frame, text), **_meta(frame)}
+        train[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
+        split = {
+            "train_rows": train_rows,
+            "val_rows": val_rows,
+            "baselines": self._baselines(frame, train_rows, val_rows),
+        }
+        test = None
+        if test_path is not None:
+            test_frame = schema.read_table(test_path)
+            test = {**self._encode(test_frame), **_meta(test_frame)}
+        if key is not None:
+            stored = {**{f"train/{k}": v for k, v in train.items()}, **{f"test/{k}": v for k, v in (test or {}).items()},
+                      "split/train_rows": train_rows, "split/val_rows": val_rows}  # fmt: skip
+            state = {"fitted": self.state_dict(), "baselines": split["baselines"], "has_test": test is not None}
+            EncodedCache(self.cache_dir).save(key, stored, state)
+        return train, test, split
+
+    def _from_cache(self, stored: dict[str, np.ndarray], state: dict) -> tuple[dict, dict | None, dict]:
+        self._restore_fit(state["fitted"])
+        part = {name: {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith(f"{name}/")}
+                for name in ("train", "test", "split")}  # fmt: skip
+        split = {**part["split"], "baselines": state["baselines"]}
+        return part["train"], part["test"] if state["has_test"] else None, split
+
+    @property
+    def _expected(self) -> Path:
+        return self.root / EXPECTED_FILE
+
+    def _dataset(self, encoded: dict, path: Path, image_dir: str | None = None) -> DemandDataset:
+        arrays = {k: v for k, v in encoded.items() if k not in _META}
+        images, dirs = self._image_names(encoded["image_name"], path, image_dir, arrays)
+        rows = np.arange(len(encoded["item_id"]))
+        return DemandDataset(arrays, rows, encoded["item_id"], images, self._pipeline(dirs, False))
 
     def encode_for_prediction(self, path: str | Path, image_dir: str | None = None) -> DemandDataset:
         """Encode any CSV in the Avito schema with the fitted state (unknown categories and words -> unknown)."""
         path = Path(path)
         frame = schema.read_table(path)
-        arrays = self._encode(frame)
-        images, dirs = self._image_names(frame, path, image_dir, arrays)
-        item_ids = frame[schema.ID].to_numpy(dtype=str)
-        return DemandDataset(arrays, np.arange(len(frame)), item_ids, images, self._pipeline(dirs, False))
+        return self._dataset({**self._encode(frame), **_meta(frame)}, path, image_dir)
 
     def _encode(self, frame: pd.DataFrame, text: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         arrays = self.tabular.transform(frame)
@@ -125,7 +177,7 @@ class DemandDataModule(pl.LightningDataModule):
         return arrays
 
     def _image_names(
-        self, frame: pd.DataFrame, path: Path, image_dir: str | None = None, arrays: dict | None = None
+        self, names: np.ndarray, path: Path, image_dir: str | None = None, arrays: dict | None = None
     ) -> tuple[np.ndarray | None, list]:
         """The image field of every row and the folders to read them from; logs what the folders hold and puts
         the per-row `photo_on_disk` flag into `arrays` (so a photo that is there but unusable can be counted)."""
@@ -135,7 +187,6 @@ class DemandDataModule(pl.LightningDataModule):
         if chosen and not Path(chosen).is_dir():
             raise schema.DataError(f"image folder not found: {chosen} (data.image_dir, or image_dir= for predict)")
         dirs = [Path(chosen)] if chosen else find_image_dirs(path.parent)
-        names = frame[schema.IMAGE].fillna("").to_numpy(dtype=str)
         counts, on_disk = scan_image_fields(names, dirs)
         if arrays is not None:
             arrays[keys.PHOTO_ON_DISK] = on_disk
@@ -159,7 +210,7 @@ class DemandDataModule(pl.LightningDataModule):
         val = target[val_rows]
         result = {"train_mean_rmse": float(np.sqrt(np.mean((val - target[train_rows].mean()) ** 2))),
                   "noise_floor_rmse": None}  # fmt: skip
-        expected_path = self.root / EXPECTED_FILE
+        expected_path = self._expected
         if expected_path.is_file():
             expected = pd.read_csv(expected_path, dtype={schema.ID: "string"}).set_index(schema.ID)
             values = frame[schema.ID].iloc[val_rows].map(expected.iloc[:, 0]).to_numpy(dtype=np.float64)
@@ -190,13 +241,20 @@ class DemandDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             self.check_same_fit(state)
             return
-        self.tabular.load_state_dict(state["tabular"])
-        self.text_tokenizer = None
-        if state["text"] is not None:
-            self.text_tokenizer = get_class(state["text"]["class"]).__new__(get_class(state["text"]["class"]))
-            self.text_tokenizer.load_state_dict(state["text"]["state"])
+        self._restore_fit(state)
         self.image_config = state["image_config"]
         self.strict_images = state.get("strict_images", False)
+
+    def _restore_fit(self, state: dict) -> None:
+        """The fitted tabular and text state, loaded into this DataModule's own preprocessors where it has them."""
+        self.tabular.load_state_dict(state["tabular"])
+        if state["text"] is None:
+            self.text_tokenizer = None
+            return
+        cls = get_class(state["text"]["class"])
+        if not isinstance(self.text_tokenizer, cls):
+            self.text_tokenizer = cls.__new__(cls)
+        self.text_tokenizer.load_state_dict(state["text"]["state"])
 
     def check_same_fit(self, state: dict) -> None:
         """Raise unless `state` (a checkpoint's) holds the preprocessing this DataModule fitted."""
@@ -274,6 +332,16 @@ class DemandDataModule(pl.LightningDataModule):
         )
         done = (trainer.global_step - epoch * math.ceil(batches / accumulate)) * accumulate
         return epoch, min(max(done, 0), batches)
+
+
+_META = ("item_id", "image_name")  # per-row strings that travel with the arrays but are no batch keys
+
+
+def _meta(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        "item_id": frame[schema.ID].to_numpy(dtype=str),
+        "image_name": frame[schema.IMAGE].fillna("").to_numpy(dtype=str),
+    }
 
 
 def _resolve_workers(num_workers: int | str) -> int:

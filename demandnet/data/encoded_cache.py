@@ -1,0 +1,87 @@
+"""The encoded arrays of a data set on disk, so that a second run on the same files starts at once.
+
+    <cache_dir>/encoded/<key>/arrays.npz + state.json
+
+The key digests the bytes of the train and test files and the whole preprocessing config (split, tabular and
+text settings, the tokenizer's class and settings, this module's format), so any change to a file or a setting
+misses. An entry is written to a temporary folder and renamed into place: a reader sees all of it or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from demandnet.data.feature_store import default_cache_dir
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # bump when what setup() encodes changes
+_CHUNK = 1 << 24
+
+
+def file_digest(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def settings_of(obj: object) -> dict:
+    """An object's plain settings (what it was built with), plus a stamp of a local model folder it reads."""
+    plain = (str, int, float, bool, type(None), list, tuple, dict)
+    settings = {k: v for k, v in sorted(vars(obj).items()) if not k.startswith("_") and isinstance(v, plain)}
+    folder = Path(str(settings.get("name_or_path", "")))
+    if settings.get("name_or_path") and folder.is_dir():
+        settings["folder_files"] = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir())
+    cls = type(obj)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", **settings}
+
+
+def cache_key(parts: dict) -> str:
+    text = json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class EncodedCache:
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self.root = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.root = self.root / "encoded"
+
+    def load(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        folder = self.root / key
+        try:
+            state = json.loads((folder / "state.json").read_text())
+            with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except (FileNotFoundError, ValueError, OSError, KeyError) as e:
+            if folder.exists():
+                log.warning("ignoring an unreadable encoded-data cache entry %s: %s; encoding again", folder, e)
+                shutil.rmtree(folder, ignore_errors=True)  # so this run's entry takes its place
+            return None
+        return arrays, state
+
+    def save(self, key: str, arrays: dict[str, np.ndarray], state: dict) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / key
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        try:
+            np.savez(tmp / "arrays.npz", **arrays)
+            (tmp / "state.json").write_text(json.dumps(state))
+            try:
+                os.rename(tmp, folder)  # atomic; fails if another process put the same entry there first
+            except OSError:
+                if not folder.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder

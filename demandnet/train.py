@@ -19,6 +19,7 @@ from demandnet.models.regressor import DemandRegressor
 from demandnet.outputs import write_json, write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
+from demandnet.report.collect import write_run_report
 
 log = logging.getLogger(__name__)
 
@@ -131,4 +132,6 @@ def run(cfg: DictConfig) -> float:
         floor = metrics["noise_floor_rmse"]
         log.info("val_rmse %.4f | train-mean rmse %.4f | noise floor %s | run dir %s", metrics["val_rmse"],
                  metrics["train_mean_rmse"], f"{floor:.4f}" if floor is not None else "n/a", run_dir)  # fmt: skip
+    if cfg.get("report", True):
+        write_run_report(trainer, model, datamodule, run_dir, ckpt_path=best)  # report/: plots, ablation, html
     return metrics["val_rmse"]

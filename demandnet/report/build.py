@@ -92,7 +92,8 @@ def build_report(run_dir: str | Path) -> Path:
     curves, why_no_curves = _read(epoch_curves, curves_csv, "no csv/metrics.csv (logger=csv writes it)")
     if curves is not None and curves["val_rmse"].notna().sum() < 2:
         why_no_curves = "fewer than two validated epochs"
-    references = {k: (metrics or {}).get(f"{k}_rmse") for k in ("train_mean", "noise_floor")}
+    references = {"predicting the train mean": (metrics or {}).get("train_mean_rmse"),
+                  "noise floor": (metrics or {}).get("noise_floor_rmse")}  # fmt: skip
 
     def learning() -> Section:
         plots.learning_curves(curves, step_curve(curves_csv), references, out / "learning_curves.png")

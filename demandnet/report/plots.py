@@ -45,7 +45,7 @@ def learning_curves(epochs: pd.DataFrame, steps: pd.DataFrame, references: dict[
                   label=f"best: epoch {best}, {epochs.loc[best, 'val_rmse']:.4f}", zorder=3)  # fmt: skip
     _reference_lines(score, references)
     score.set(xlabel="epoch", ylabel="RMSE", title="Validation RMSE")
-    score.legend(fontsize=8)
+    score.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: the curve fills the box
     for ax in (loss, score):
         ax.grid(alpha=0.3)
         ax.set_xticks(list(epochs.index))
@@ -55,7 +55,7 @@ def learning_curves(epochs: pd.DataFrame, steps: pd.DataFrame, references: dict[
 def predicted_vs_actual(frame: pd.DataFrame, rmse: float, path: Path) -> None:
     """Left: hexbin of prediction against target with the diagonal and the mean prediction per target bin;
     right: the two distributions (the target is zero-inflated, the prediction rarely is)."""
-    figure = Figure(figsize=(11, 4.6))
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
     scatter, hist = figure.subplots(1, 2)
     target, prediction = frame["target"].to_numpy(), frame["prediction"].to_numpy()
     cells = scatter.hexbin(target, prediction, gridsize=35, extent=(0, 1, 0, 1), bins="log", mincnt=1, cmap="viridis")
@@ -93,7 +93,9 @@ def rmse_bars(table: pd.DataFrame, overall: float, title: str, path: Path, horiz
         ax.set(ylabel="RMSE", title=title)
     shown = table["rmse"].to_numpy()[::-1] if horizontal else table["rmse"].to_numpy()
     ax.bar_label(bars, labels=["no rows" if np.isnan(v) else f"{v:.3f}" for v in shown], fontsize=8, padding=2)
-    ax.legend(fontsize=8, loc="lower right" if horizontal else "upper right")
+    ax.legend(fontsize=8, loc="lower right" if horizontal else "upper left")
+    if not horizontal:
+        ax.set_ylim(top=1.15 * max(float(np.nanmax(values, initial=0.0)), overall))  # room for the labels
     ax.grid(alpha=0.3, axis="x" if horizontal else "y")
     _save(figure, path)
 

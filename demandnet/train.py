@@ -20,6 +20,7 @@ from demandnet.multinode import refuse_a_per_node_run_dir
 from demandnet.outputs import write_json, write_submission
 from demandnet.photo_fallbacks import PhotoFallbacks
 from demandnet.predictions import predict_in_order
+from demandnet.report.collect import write_run_report
 from demandnet.summary import log_summary
 from demandnet.tracking import log_run_config
 
@@ -133,5 +134,8 @@ def run(cfg: DictConfig) -> float:
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
+    if cfg.get("report", True):
+        write_run_report(trainer, model, datamodule, run_dir, ckpt_path=best)  # report/: plots, ablation, html
+    if trainer.is_global_zero:
         log_summary(metrics, run_dir)
     return metrics["val_rmse"]

@@ -85,6 +85,10 @@ def test_ddp_two_processes_one_run_dir_exact_val_rmse_and_same_predictions(tiny_
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_val"] == 37
+    reported = pd.read_csv(run / "val_predictions.csv")  # the report's rows: each validation row once
+    assert len(reported) == reported.item_id.nunique() == 37
+    reported_rmse = np.sqrt(np.mean((reported.prediction - reported.target) ** 2))
+    assert reported_rmse == pytest.approx(metrics["val_rmse"], abs=2e-5)
 
     from demandnet.data.schema import read_table
     from demandnet.data.split import split_rows

@@ -23,7 +23,7 @@ from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
-from demandnet.data.encoded_cache import EncodedCache, cache_key, file_digest, settings_of
+from demandnet.data.encoded_cache import EncodedCache, cache_key, pack, unpack
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
@@ -106,17 +106,18 @@ class DemandDataModule(pl.LightningDataModule):
 
     def _encoded_files(self, train_path: Path, test_path: Path | None) -> tuple[dict, dict | None, dict]:
         """Fit on the train split and encode both files, or read all of it from the encoded-data cache."""
-        key = None
+        cache, key = EncodedCache(self.cache_dir), None
         if self.cache:
-            parts = {"train": file_digest(train_path), "test": file_digest(test_path), "tabular": settings_of(self.tabular),
-                     "text": settings_of(self.text_tokenizer) if self.text_tokenizer is not None else None,
-                     "split": [self.val_fraction, self.split, self.seed], "expected": file_digest(self._expected)}  # fmt: skip
-            key = cache_key(parts)
-            hit = EncodedCache(self.cache_dir).load(key)
+            key = cache_key({"train": train_path, "test": test_path, "expected": self._expected},
+                            {"tabular": self.tabular, "text": self.text_tokenizer,
+                             "split": [self.val_fraction, self.split, self.seed]})  # fmt: skip
+            hit = cache.load(key)
             if hit is not None:
-                log.info("encoded arrays read from the cache (%s/%s): preprocessing not fitted again",
-                         EncodedCache(self.cache_dir).root, key)  # fmt: skip
-                return self._from_cache(*hit)
+                log.info("encoded arrays read from the cache (%s): preprocessing not fitted again", cache.root / key)
+                stored, state = hit
+                self._restore_fit(state["fitted"])
+                parts = unpack(stored, ("train", "test", "split"))
+                return parts["train"], parts["test"], {**parts["split"], "baselines": state["baselines"]}
         frame = schema.read_table(train_path, require_target=True)
         train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
         fit_frame = frame.iloc[train_rows]
@@ -126,30 +127,17 @@ class DemandDataModule(pl.LightningDataModule):
             text = self.text_tokenizer.fit_transform(frame, train_rows)
         elif self.text_tokenizer is not None:
             self.text_tokenizer.fit(fit_frame)
-        train = {**self._encode(frame, text), **_meta(frame)}
-        train[keys.TARGET] = frame[schema.TARGET].to_numpy(dtype=np.float32)
-        split = {
-            "train_rows": train_rows,
-            "val_rows": val_rows,
-            "baselines": self._baselines(frame, train_rows, val_rows),
-        }
+        train = {**self._encode(frame, text), **_meta(frame), keys.TARGET: frame[schema.TARGET].to_numpy(np.float32)}
+        split = {"train_rows": train_rows, "val_rows": val_rows}
+        baselines = self._baselines(frame, train_rows, val_rows)
         test = None
         if test_path is not None:
             test_frame = schema.read_table(test_path)
             test = {**self._encode(test_frame), **_meta(test_frame)}
         if key is not None:
-            stored = {**{f"train/{k}": v for k, v in train.items()}, **{f"test/{k}": v for k, v in (test or {}).items()},
-                      "split/train_rows": train_rows, "split/val_rows": val_rows}  # fmt: skip
-            state = {"fitted": self.state_dict(), "baselines": split["baselines"], "has_test": test is not None}
-            EncodedCache(self.cache_dir).save(key, stored, state)
-        return train, test, split
-
-    def _from_cache(self, stored: dict[str, np.ndarray], state: dict) -> tuple[dict, dict | None, dict]:
-        self._restore_fit(state["fitted"])
-        part = {name: {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith(f"{name}/")}
-                for name in ("train", "test", "split")}  # fmt: skip
-        split = {**part["split"], "baselines": state["baselines"]}
-        return part["train"], part["test"] if state["has_test"] else None, split
+            cache.save(key, pack({"train": train, "test": test, "split": split}),
+                       {"fitted": self.state_dict(), "baselines": baselines})  # fmt: skip
+        return train, test, {**split, "baselines": baselines}
 
     @property
     def _expected(self) -> Path:

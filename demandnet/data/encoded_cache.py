@@ -47,9 +47,22 @@ def settings_of(obj: object) -> dict:
     return {"class": f"{cls.__module__}.{cls.__qualname__}", **settings}
 
 
-def cache_key(parts: dict) -> str:
-    text = json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def cache_key(files: dict[str, Path | None], settings: dict) -> str:
+    """Digest of the files' bytes and the settings (objects count by `settings_of`)."""
+    parts = {"format": FORMAT, "files": {name: file_digest(path) for name, path in files.items()},
+             "settings": {k: v if isinstance(v, (str, int, float, list, type(None))) else settings_of(v)
+                          for k, v in settings.items()}}  # fmt: skip
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def pack(parts: dict[str, dict[str, np.ndarray] | None]) -> dict[str, np.ndarray]:
+    """{"train": {...}, "test": None, ...} -> one flat dict of arrays ("train/<key>"), as np.savez takes it."""
+    return {f"{name}/{k}": v for name, arrays in parts.items() for k, v in (arrays or {}).items()}
+
+
+def unpack(stored: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, dict[str, np.ndarray] | None]:
+    parts = {name: {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith(f"{name}/")} for name in names}
+    return {name: arrays or None for name, arrays in parts.items()}
 
 
 class EncodedCache:

@@ -23,6 +23,7 @@ from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
+from demandnet.data.folds import fold_rows
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
@@ -52,6 +53,9 @@ class DemandDataModule(pl.LightningDataModule):
         strict_images: bool = False,
         synthetic: dict | None = None,
         bad_photo_log: str | None = None,
+        fold: int | None = None,
+        folds: int | None = None,
+        gap_days: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -65,6 +69,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.strict_images = strict_images
         self.synthetic = synthetic
         self.bad_photo_log = bad_photo_log  # a file listing every unusable photo (item_id, file, reason)
+        # k-fold (demandnet.cv): validate on fold `fold` of `folds` (by `split`), fit on the others; val_fraction unused
+        self.fold, self.folds, self.gap_days = fold, folds, gap_days
         self.train_set: DemandDataset | None = None
         self.val_set: DemandDataset | None = None
         self.test_set: DemandDataset | None = None
@@ -83,7 +89,10 @@ class DemandDataModule(pl.LightningDataModule):
             return  # already set up before the Trainer was built (the model needs the data-derived sizes)
         train_path = self.root / self.train_csv
         frame = schema.read_table(train_path, require_target=True)
-        train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
+        if self.folds:
+            train_rows, val_rows = fold_rows(frame, self.fold, self.folds, self.split, self.seed, self.gap_days)
+        else:
+            train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
         fit_frame = frame.iloc[train_rows]
         self.tabular.fit(fit_frame)
         if self.text_tokenizer is not None:
@@ -96,8 +105,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
         self.baselines = self._baselines(frame, train_rows, val_rows)
         self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
-        log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
-                 self.split)  # fmt: skip
+        how = f"{self.split} fold {self.fold} of {self.folds}" if self.folds else f"{self.split} split"
+        log.info("train %s: %d train rows, %d validation rows (%s)", train_path, len(train_rows), len(val_rows), how)
         test_path = self.root / self.test_csv if self.test_csv else None
         if test_path is not None and test_path.is_file():
             self.test_set = self.predict_set = self.encode_for_prediction(test_path)
@@ -175,7 +184,8 @@ class DemandDataModule(pl.LightningDataModule):
             cls = type(self.text_tokenizer)
             text = {"class": f"{cls.__module__}.{cls.__qualname__}", "state": self.text_tokenizer.state_dict()}
         split = {"seed": self.seed, "split": self.split, "val_fraction": self.val_fraction,
-                 "train_rows": len(self.train_set) if self.train_set is not None else None}  # fmt: skip
+                 "train_rows": len(self.train_set) if self.train_set is not None else None,
+                 "fold": self.fold, "folds": self.folds, "gap_days": self.gap_days}  # fmt: skip
         return {"tabular": self.tabular.state_dict(), "text": text, "image_config": self.image_config,
                 "strict_images": self.strict_images, "fitted_on": split}  # fmt: skip
 
@@ -197,6 +207,9 @@ class DemandDataModule(pl.LightningDataModule):
         """Raise unless `state` (a checkpoint's) holds the preprocessing this DataModule fitted."""
         now = self.state_dict()
         differ = [part for part in ("tabular", "text", "image_config") if now[part] != state.get(part)]
+        then = state.get("fitted_on") or {}
+        if any(now["fitted_on"][k] != then.get(k) for k in ("fold", "folds")):  # never another fold's model
+            differ.append("cross-validation fold")
         if differ:
             raise schema.DataError(
                 f"the checkpoint's preprocessing ({', '.join(differ)}) was fitted on another train split or other "

@@ -102,6 +102,7 @@ def cv_metrics(cfg: DictConfig, results: list[FoldResult], oof: pd.DataFrame, st
                  "wall_seconds")  # fmt: skip
     per_fold = [{"fold": k, **{key: r.metrics.get(key) for key in fold_keys}} for k, r in enumerate(results)]
     scores = np.array([m["val_rmse"] for m in per_fold])
+    run_dir = Path(cfg.paths.output_dir)
     return {
         "folds": len(results),
         "split": str(cfg.cv.split),
@@ -113,10 +114,8 @@ def cv_metrics(cfg: DictConfig, results: list[FoldResult], oof: pd.DataFrame, st
         "noise_floor_rmse": _pooled(per_fold, "noise_floor_rmse"),
         "n_oof": len(oof),
         "n_test": len(results[0].test_predictions) if results[0].test_predictions is not None else 0,
-        "oof": str(Path(cfg.paths.output_dir) / "oof.csv"),
-        "submission": str(Path(cfg.paths.output_dir) / "submission.csv")
-        if results[0].test_predictions is not None
-        else None,
+        "oof": str(run_dir / "oof.csv"),
+        "submission": str(run_dir / "submission.csv") if results[0].test_predictions is not None else None,
         "per_fold": per_fold,
         "wall_seconds": round(time.time() - started, 1),
     }

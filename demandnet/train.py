@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -93,7 +95,29 @@ def _unusable_photos(trainer: pl.Trainer) -> dict[str, int]:
 
 
 def run(cfg: DictConfig) -> float:
-    """Train as configured; returns the best validation RMSE (what a hydra sweeper minimises)."""
+    """Train as configured; returns the best validation RMSE (what a hydra sweeper minimises), with `cv.folds` > 1
+    the out-of-fold RMSE of a k-fold run (demandnet.cv)."""
+    if ((cfg.get("cv") or {}).get("folds") or 1) > 1:
+        from demandnet.cv import run_folds
+
+        return run_folds(cfg)
+    return train_one(cfg).metrics["val_rmse"]
+
+
+@dataclass
+class Trained:
+    """What one training run leaves in memory, for a caller (demandnet.cv) that predicts more with it."""
+
+    trainer: pl.Trainer
+    model: DemandRegressor
+    datamodule: DemandDataModule
+    best: str | None  # the `ckpt_path` that selects the best checkpoint in trainer.predict
+    metrics: dict
+    test_predictions: np.ndarray | None  # in test-file order, on every process
+
+
+def train_one(cfg: DictConfig) -> Trained:
+    """Fit, validate the best checkpoint, write metrics.json and submission.csv into `cfg.paths.output_dir`."""
     started = time.time()
     run_dir = Path(cfg.paths.output_dir)
     refuse_ddp_in_a_sweep(cfg)
@@ -110,7 +134,7 @@ def run(cfg: DictConfig) -> float:
     if best:
         check_same_on_every_rank(trainer.checkpoint_callback.best_model_path, "the best checkpoint")
     validated = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
-    submission = None
+    submission = predictions = None
     if datamodule.test_set is not None and trainer.fast_dev_run:
         trainer.predict(model, datamodule=datamodule)  # the smoke test runs one batch of prediction too
         log.info("debug=fdr predicts one batch only, so it writes no submission.csv")
@@ -138,4 +162,4 @@ def run(cfg: DictConfig) -> float:
         write_run_report(trainer, model, datamodule, run_dir, ckpt_path=best)  # report/: plots, ablation, html
     if trainer.is_global_zero:
         log_summary(metrics, run_dir)
-    return metrics["val_rmse"]
+    return Trained(trainer, model, datamodule, best, metrics, predictions)

@@ -24,6 +24,7 @@ from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
 from demandnet.data.encoded_cache import EncodedCache, cache_key, pack, unpack
+from demandnet.data.folds import fold_rows
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
 from demandnet.data.split import split_rows
@@ -55,6 +56,9 @@ class DemandDataModule(pl.LightningDataModule):
         bad_photo_log: str | None = None,
         cache: bool = True,
         cache_dir: str | None = None,
+        fold: int | None = None,
+        folds: int | None = None,
+        gap_days: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -70,6 +74,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.bad_photo_log = bad_photo_log  # a file listing every unusable photo (item_id, file, reason)
         # encoded arrays on disk, keyed by the files' bytes and the preprocessing settings (encoded_cache.py)
         self.cache, self.cache_dir = cache, cache_dir
+        # k-fold (demandnet.cv): validate on fold `fold` of `folds` (by `split`), fit on the others; val_fraction unused
+        self.fold, self.folds, self.gap_days = fold, folds, gap_days
         self.train_set: DemandDataset | None = None
         self.val_set: DemandDataset | None = None
         self.test_set: DemandDataset | None = None
@@ -98,8 +104,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
         self.baselines = split["baselines"]
         self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
-        log.info("train %s: %d train rows, %d validation rows (%s split)", train_path, len(train_rows), len(val_rows),
-                 self.split)  # fmt: skip
+        how = f"{self.split} fold {self.fold} of {self.folds}" if self.folds else f"{self.split} split"
+        log.info("train %s: %d train rows, %d validation rows (%s)", train_path, len(train_rows), len(val_rows), how)
         if test is not None:
             self.test_set = self.predict_set = self._dataset(test, test_path)
             self.test_item_ids = self.test_set.item_ids
@@ -110,7 +116,7 @@ class DemandDataModule(pl.LightningDataModule):
         if self.cache:
             key = cache_key({"train": train_path, "test": test_path, "expected": self._expected},
                             {"tabular": self.tabular, "text": self.text_tokenizer,
-                             "split": [self.val_fraction, self.split, self.seed]})  # fmt: skip
+                             "split": [self.val_fraction, self.split, self.seed, self.fold, self.folds, self.gap_days]})  # fmt: skip
             hit = cache.load(key)
             if hit is not None:
                 log.info("encoded arrays read from the cache (%s): preprocessing not fitted again", cache.root / key)
@@ -119,7 +125,10 @@ class DemandDataModule(pl.LightningDataModule):
                 parts = unpack(stored, ("train", "test", "split"))
                 return parts["train"], parts["test"], {**parts["split"], "baselines": state["baselines"]}
         frame = schema.read_table(train_path, require_target=True)
-        train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
+        if self.folds:
+            train_rows, val_rows = fold_rows(frame, self.fold, self.folds, self.split, self.seed, self.gap_days)
+        else:
+            train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
         fit_frame = frame.iloc[train_rows]
         self.tabular.fit(fit_frame)
         text = None
@@ -219,7 +228,8 @@ class DemandDataModule(pl.LightningDataModule):
             cls = type(self.text_tokenizer)
             text = {"class": f"{cls.__module__}.{cls.__qualname__}", "state": self.text_tokenizer.state_dict()}
         split = {"seed": self.seed, "split": self.split, "val_fraction": self.val_fraction,
-                 "train_rows": len(self.train_set) if self.train_set is not None else None}  # fmt: skip
+                 "train_rows": len(self.train_set) if self.train_set is not None else None,
+                 "fold": self.fold, "folds": self.folds, "gap_days": self.gap_days}  # fmt: skip
         return {"tabular": self.tabular.state_dict(), "text": text, "image_config": self.image_config,
                 "strict_images": self.strict_images, "fitted_on": split}  # fmt: skip
 
@@ -248,6 +258,9 @@ class DemandDataModule(pl.LightningDataModule):
         """Raise unless `state` (a checkpoint's) holds the preprocessing this DataModule fitted."""
         now = self.state_dict()
         differ = [part for part in ("tabular", "text", "image_config") if now[part] != state.get(part)]
+        then = state.get("fitted_on") or {}
+        if any(now["fitted_on"][k] != then.get(k) for k in ("fold", "folds")):  # never another fold's model
+            differ.append("cross-validation fold")
         if differ:
             raise schema.DataError(
                 f"the checkpoint's preprocessing ({', '.join(differ)}) was fitted on another train split or other "

@@ -19,6 +19,17 @@ def world() -> tuple[int, int]:
     return 1, 0
 
 
+def eval_share(rows: int) -> tuple[range, bool]:
+    """This process's rows of an evaluation pass (every world-th, as Lightning's UnrepeatedDistributedSampler
+    deals them: no row twice) and whether the share is a stand-in: with fewer rows than processes, a process
+    without rows runs row 0 so that every process takes part in the pass, and its outputs must be dropped."""
+    size, rank = world()
+    share = range(rank, rows, size)
+    if len(share) or not rows:
+        return share, False
+    return range(1), True
+
+
 def die_with_launcher() -> None:
     """In a DDP process that Lightning (or torchrun) started, ask Linux to kill this process when its parent
     dies: a launcher killed with SIGKILL otherwise leaves the other ranks running on as orphans."""

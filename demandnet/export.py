@@ -45,9 +45,11 @@ def default_output(ckpt_path: str | Path, fmt: str) -> Path:
 
 
 def preprocessing_path(model_path: str | Path) -> Path:
-    """`best.onnx` -> `best.preprocessing.json`; `best.torchscript.pt` -> `best.preprocessing.json`."""
+    """`best.onnx` -> `best.preprocessing.json`; `best.torchscript.pt` -> `best.preprocessing.json`;
+    `model.v1.onnx` -> `model.v1.preprocessing.json` (only a known format suffix is taken off)."""
     path = Path(model_path)
-    return path.with_name(path.name.split(".")[0] + ".preprocessing.json")
+    stem = next((path.name[: -len(s)] for s in FORMATS.values() if path.name.endswith(s)), path.stem)
+    return path.with_name(stem + ".preprocessing.json")
 
 
 def example_inputs(datamodule: DemandDataModule, names: list[str]) -> tuple[torch.Tensor, ...]:

@@ -11,6 +11,7 @@ Under DDP each rank computes and stores the photos of every world-th row, then r
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -62,13 +63,15 @@ class FrozenImageFeatures(pl.Callback):
         self.enabled = enabled
         self.batch_size = batch_size
         self.computed = 0  # entries this process computed (the rest were read from the cache)
+        self._write_failed = False
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         branch = dict(pl_module.branches.items()).get("image") if hasattr(pl_module, "branches") else None
         datamodule = trainer.datamodule
         if not self.enabled or branch is None or not getattr(branch, "freeze", False) or datamodule is None:
             return
-        sets = [s for s in (datamodule.train_set, datamodule.val_set, datamodule.predict_set) if s is not None]
+        names = ("train_set", "val_set", "predict_set")
+        sets = [s for s in (getattr(datamodule, n, None) for n in names) if isinstance(s, DemandDataset)]
         todo = [s for s in sets if s.pipeline is not None and keys.IMAGE_FEATURES not in s.arrays]
         if not todo:
             return
@@ -95,39 +98,60 @@ class FrozenImageFeatures(pl.Callback):
         pipeline = dataset.pipeline
         eval_view = ImagePipeline(pipeline.image_dirs, pipeline.config, train=False, strict=pipeline.strict,
                                   seed=pipeline.seed, bad_photo_log=pipeline.bad_photo_log)  # fmt: skip
-        mine = np.arange(rank, n, size)
-        photos = _PhotoRows(mine, dataset.images, dataset.item_ids, eval_view, store)
-        loader = DataLoader(photos, batch_size=self.batch_size, num_workers=workers, collate_fn=_as_list)
         features = np.zeros((n, branch.out_dim - 1), dtype=np.float32)
         has_image = np.zeros(n, dtype=np.float32)
+        run = functools.partial(self._compute, trainer, branch, store, dataset, eval_view, workers, features, has_image)
+        digests = run(np.arange(rank, n, size), trainer.is_global_zero)
+        # The other ranks' rows: their digests travel (small), their features are read from the store.
+        unread = []
+        for other_rank, theirs in enumerate(gather(digests)):
+            if other_rank == rank:
+                continue
+            for row, digest in theirs.items():
+                vector = store.get(digest)
+                if vector is None:
+                    unread.append(row)
+                else:
+                    features[row], has_image[row] = vector, 1.0
+        if unread:  # a cache dir per node (not shared), or one that cannot be written: compute them here too
+            log.warning("%d photo features computed by other processes are not in %s (is the cache directory on "
+                        "a filesystem that all nodes share?): computing them in this process", len(unread),
+                        store.root)  # fmt: skip
+            run(np.asarray(sorted(unread)), False)
+        dataset.arrays[keys.IMAGE_FEATURES] = features
+        dataset.arrays[keys.HAS_IMAGE] = has_image
+
+    def _compute(self, trainer: pl.Trainer, branch: torch.nn.Module, store: FeatureStore, dataset: DemandDataset,
+                 eval_view: ImagePipeline, workers: int, features: np.ndarray, has_image: np.ndarray,
+                 rows: np.ndarray, show: bool) -> dict[int, str]:  # fmt: skip
+        """Fill `features` and `has_image` at `rows` from the store or the backbone; the digest of each usable photo."""
+        photos = _PhotoRows(rows, dataset.images, dataset.item_ids, eval_view, store)
+        loader = DataLoader(photos, batch_size=self.batch_size, num_workers=workers, collate_fn=_as_list)
         digests: dict[int, str] = {}
         was_training = branch.backbone.training
         branch.backbone.eval()
-        bar = tqdm(total=len(photos), desc="image features", unit="photo", disable=not trainer.is_global_zero or None)
-        for items in loader:
+        for items in tqdm(loader, desc="image features", unit="batch", disable=not show or None):
             fresh = [item for item in items if item["image"] is not None]
             if fresh:
                 images = torch.stack([item["image"] for item in fresh]).to(trainer.strategy.root_device)
                 with trainer.precision_plugin.forward_context():
                     out = branch.backbone(images).float().cpu().numpy()  # (B, 3, H, W) -> (B, F)
                 for item, vector in zip(fresh, out):
-                    store.put(item["digest"], vector)
+                    self._put(store, item["digest"], vector)
                     item["features"] = vector
                 self.computed += len(fresh)
             for item in items:
                 if item["features"] is not None:
                     features[item["row"]], has_image[item["row"]] = item["features"], 1.0
                     digests[item["row"]] = item["digest"]
-            bar.update(len(items))
-        bar.close()
         branch.backbone.train(was_training)
-        # The other ranks' rows: their digests travel (small), their features are read from the store.
-        for other_rank, theirs in enumerate(gather(digests)):
-            if other_rank == rank:
-                continue
-            for row, digest in theirs.items():
-                vector = store.get(digest)
-                if vector is not None:
-                    features[row], has_image[row] = vector, 1.0
-        dataset.arrays[keys.IMAGE_FEATURES] = features
-        dataset.arrays[keys.HAS_IMAGE] = has_image
+        return digests
+
+    def _put(self, store: FeatureStore, digest: str, vector: np.ndarray) -> None:
+        try:
+            store.put(digest, vector)
+        except OSError as e:  # a full or read-only disk: the features are in memory, the run goes on
+            if not self._write_failed:
+                log.warning("cannot write the image-feature cache %s (%s): this run keeps its features in memory only",
+                            store.root, e)  # fmt: skip
+            self._write_failed = True

@@ -8,7 +8,7 @@ import torch
 
 from demandnet import batch as keys
 from demandnet.data.datamodule import DemandDataModule
-from demandnet.distributed import gather
+from demandnet.distributed import eval_share, gather
 
 
 def predict_in_order(
@@ -20,6 +20,8 @@ def predict_in_order(
     row exactly once, so no row is lost or predicted twice.
     """
     outputs = trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path) or []
+    if eval_share(len(datamodule.predict_set))[1]:
+        outputs = []  # this process ran a stand-in row only (fewer rows than processes)
     index = torch.cat([o[keys.INDEX] for o in outputs]).numpy() if outputs else np.zeros(0, np.int64)
     values = torch.cat([o["prediction"] for o in outputs]).double().numpy() if outputs else np.zeros(0)
     shares = gather((index, values))

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.dataset import DemandDataset
 from demandnet.data.schema import DataError
-from demandnet.export import preprocessing_path
+from demandnet.export import FORMATS, preprocessing_path
 from demandnet.outputs import write_submission
 
 log = logging.getLogger("demandnet.serving")
@@ -41,6 +41,9 @@ class ExportedModel:
 
     def __init__(self, model_path: str | Path, preprocessing: str | Path | None = None) -> None:
         self.path = Path(model_path)
+        if not self.path.name.endswith(tuple(FORMATS.values())):
+            raise ValueError(f"{self.path}: not an exported model (.onnx or .torchscript.pt); export a checkpoint "
+                             "with python -m demandnet.export, or predict from it with python -m demandnet.predict")  # fmt: skip
         state_path = Path(preprocessing) if preprocessing else preprocessing_path(self.path)
         for path in (self.path, state_path):
             if not path.is_file():

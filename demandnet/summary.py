@@ -20,7 +20,7 @@ def _number(value: float | None) -> str:
 
 def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs from a run's metrics.json payload."""
-    minutes, seconds = divmod(float(metrics.get("wall_seconds") or 0.0), 60)
+    minutes, seconds = divmod(round(float(metrics.get("wall_seconds") or 0.0)), 60)
     rows = " / ".join(f"{int(metrics.get(k) or 0):,}" for k in ("n_train", "n_val", "n_test"))
     return [
         ("val_rmse", _number(metrics.get("val_rmse"))),
@@ -30,7 +30,7 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         ("epochs", str(metrics.get("epochs"))),
         ("best checkpoint", str(metrics.get("best_checkpoint") or "none")),
         ("submission", str(metrics.get("submission") or "none")),
-        ("wall time", f"{int(minutes)} min {seconds:.0f} s"),
+        ("wall time", f"{minutes} min {seconds} s"),
     ]
 
 

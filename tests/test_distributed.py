@@ -57,6 +57,12 @@ def test_three_processes_from_another_directory(tiny_data, tmp_path):
     assert len(three) == 101 and three.item_id.tolist() == frame.item_id.head(101).tolist()
     assert np.abs(one.deal_probability - three.deal_probability).max() <= 1e-5
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["one.csv", "rows101.csv", "three.csv"]
+    # fewer rows than processes: one process predicts nothing, the file still holds every row once
+    frame.head(2).to_csv(tmp_path / "rows2.csv", index=False)
+    _predict(run / "checkpoints/best.ckpt", tmp_path / "rows2.csv", tmp_path / "two.csv", "trainer.devices=3")
+    two = pd.read_csv(tmp_path / "two.csv")
+    assert two.item_id.tolist() == frame.item_id.head(2).tolist()
+    assert np.abs(two.deal_probability.to_numpy() - one.deal_probability.head(2).to_numpy()).max() <= 1e-5
 
 
 def test_a_sweep_with_ddp_is_refused_at_once(tiny_data, tmp_path):

@@ -72,3 +72,25 @@ def test_a_broken_entry_is_ignored(tiny_data: Path, tmp_path: Path, caplog) -> N
     assert not hit and "unreadable encoded-data cache entry" in caplog.text
     _same(first, again)
     assert _setup(tiny_data, tmp_path, caplog)[1]  # the broken entry was replaced
+
+
+def test_a_cache_hit_repeats_the_data_warnings(tiny_data: Path, tmp_path: Path, caplog) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    frame = pd.read_csv(data / "train.csv")
+    frame.loc[:5, "price"] = -1.0
+    frame.drop(columns=["param_3"]).to_csv(data / "train.csv", index=False)
+    _setup(data, tmp_path / "cache", caplog)
+    first = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("param_3" in m for m in first) and any("negative" in m for m in first)
+    _, hit = _setup(data, tmp_path / "cache", caplog)
+    again = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert hit and [m.removesuffix(" (said when these files were encoded)") for m in again] == first
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning(tiny_data: Path, tmp_path: Path, caplog) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    datamodule, hit = _setup(tiny_data, blocker / "cache", caplog)  # a path below a file: never a directory
+    assert not hit and "cannot write the encoded-data cache" in caplog.text
+    assert len(datamodule.train_set) > 0

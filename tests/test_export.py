@@ -132,3 +132,19 @@ def test_exported_models_give_the_checkpoint_predictions(tiny_data, tiny_bert, t
     served = pd.read_csv(tmp_path / "onnx.csv")
     assert served.item_id.tolist() == frame.item_id.tolist()
     assert np.abs(served.deal_probability.to_numpy() - expected).max() <= 1e-4
+
+
+def test_each_exported_model_name_gets_its_own_preprocessing_file(tmp_path) -> None:
+    assert preprocessing_path(tmp_path / "best.onnx") == tmp_path / "best.preprocessing.json"
+    assert preprocessing_path(tmp_path / "best.torchscript.pt") == tmp_path / "best.preprocessing.json"
+    assert preprocessing_path(tmp_path / "model.v1.onnx") != preprocessing_path(tmp_path / "model.v2.onnx")
+    assert preprocessing_path(tmp_path / "e=3-rmse=0.25.onnx") == tmp_path / "e=3-rmse=0.25.preprocessing.json"
+
+
+def test_serving_refuses_a_checkpoint_with_a_pointer_to_export(tmp_path) -> None:
+    from demandnet.serving import ExportedModel
+
+    ckpt = tmp_path / "best.ckpt"
+    ckpt.write_bytes(b"x")
+    with pytest.raises(ValueError, match="demandnet.export"):
+        ExportedModel(ckpt)

@@ -3,6 +3,7 @@ invalidated by any change of backbone, weights, transform or photo, and safe und
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,12 @@ def test_ddp_ranks_share_the_cache_and_train_on_it(
     entries = list((tmp_path / "cache").rglob("*"))
     assert not [p for p in entries if p.name.startswith(".tmp-")]  # no partial file left behind
     assert "val_rmse" in (run.stdout + run.stderr)
+    # a cache directory per node (here per process): each computes what it cannot read, no photo is lost
+    local = f"callbacks.frozen_features.cache_dir={tmp_path}/node-${{oc.env:LOCAL_RANK,0}}"
+    apart = train(tmp_path / "apart", *FROZEN, "trainer=ddp", "trainer.devices=2", local, data=tiny_data)
+    assert "are not in" in apart.stdout + apart.stderr
+    unusable = json.loads((tmp_path / "apart" / "metrics.json").read_text())["unusable_photos"]
+    assert unusable == {"train": 0, "validation": 0, "predict": 0}
     solo, computed = _predict(tmp_path / "ddp" / "checkpoints" / "best.ckpt", tiny_data, tmp_path / "p.csv")
     assert computed == 0  # the two ranks together featurised every photo once
     assert len(solo) == len(pd.read_csv(tiny_data / "test.csv"))

@@ -16,14 +16,13 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
-from demandnet.data.encoded_cache import EncodedCache, cache_key, pack, unpack
+from demandnet.data.encoded_cache import EncodedCache, WarningsKept, cache_key, pack, unpack
 from demandnet.data.folds import fold_rows
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
@@ -121,31 +120,38 @@ class DemandDataModule(pl.LightningDataModule):
             if hit is not None:
                 log.info("encoded arrays read from the cache (%s): preprocessing not fitted again", cache.root / key)
                 stored, state = hit
+                for message in state.get("warnings", []):  # what the data said when it was encoded
+                    log.warning("%s (said when these files were encoded)", message)
                 self._restore_fit(state["fitted"])
                 parts = unpack(stored, ("train", "test", "split"))
                 return parts["train"], parts["test"], {**parts["split"], "baselines": state["baselines"]}
-        frame = schema.read_table(train_path, require_target=True)
-        if self.folds:
-            train_rows, val_rows = fold_rows(frame, self.fold, self.folds, self.split, self.seed, self.gap_days)
-        else:
-            train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
-        fit_frame = frame.iloc[train_rows]
-        self.tabular.fit(fit_frame)
-        text = None
-        if hasattr(self.text_tokenizer, "fit_transform"):  # tokenises each distinct text once for both
-            text = self.text_tokenizer.fit_transform(frame, train_rows)
-        elif self.text_tokenizer is not None:
-            self.text_tokenizer.fit(fit_frame)
-        train = {**self._encode(frame, text), **_meta(frame), keys.TARGET: frame[schema.TARGET].to_numpy(np.float32)}
-        split = {"train_rows": train_rows, "val_rows": val_rows}
-        baselines = self._baselines(frame, train_rows, val_rows)
-        test = None
-        if test_path is not None:
-            test_frame = schema.read_table(test_path)
-            test = {**self._encode(test_frame), **_meta(test_frame)}
+        with WarningsKept() as said:
+            frame = schema.read_table(train_path, require_target=True)
+            if self.folds:
+                train_rows, val_rows = fold_rows(frame, self.fold, self.folds, self.split, self.seed, self.gap_days)
+            else:
+                train_rows, val_rows = split_rows(frame, self.val_fraction, self.split, self.seed)
+            fit_frame = frame.iloc[train_rows]
+            self.tabular.fit(fit_frame)
+            text = None
+            if hasattr(self.text_tokenizer, "fit_transform"):  # tokenises each distinct text once for both
+                text = self.text_tokenizer.fit_transform(frame, train_rows)
+            elif self.text_tokenizer is not None:
+                self.text_tokenizer.fit(fit_frame)
+            train = {
+                **self._encode(frame, text),
+                **_meta(frame),
+                keys.TARGET: frame[schema.TARGET].to_numpy(np.float32),
+            }
+            split = {"train_rows": train_rows, "val_rows": val_rows}
+            baselines = self._baselines(frame, train_rows, val_rows)
+            test = None
+            if test_path is not None:
+                test_frame = schema.read_table(test_path)
+                test = {**self._encode(test_frame), **_meta(test_frame)}
         if key is not None:
-            cache.save(key, pack({"train": train, "test": test, "split": split}),
-                       {"fitted": self.state_dict(), "baselines": baselines})  # fmt: skip
+            state = {"fitted": self.state_dict(), "baselines": baselines, "warnings": said.messages}
+            cache.save(key, pack({"train": train, "test": test, "split": split}), state)
         return train, test, {**split, "baselines": baselines}
 
     @property
@@ -289,7 +295,9 @@ class DemandDataModule(pl.LightningDataModule):
             sampler = EpochSampler(len(dataset), self.seed, batch_size, rank, world, progress=self._progress)
         elif world > 1:
             # Evaluation must see every row exactly once (no padding), or DDP metrics count rows twice.
-            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+            sampler, stand_in = distributed.eval_share(len(dataset))
+            if stand_in and dataset is not self.predict_set:
+                raise schema.DataError(f"{len(dataset)} validation rows cannot be shared by {world} processes")
         else:
             sampler = None
         workers = self.num_workers

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -83,7 +84,14 @@ class EncodedCache:
             return None
         return arrays, state
 
-    def save(self, key: str, arrays: dict[str, np.ndarray], state: dict) -> Path:
+    def save(self, key: str, arrays: dict[str, np.ndarray], state: dict) -> None:
+        """Store an entry; a cache that cannot be written (read-only, full) is a warning, never a failed run."""
+        try:
+            self._save(key, arrays, state)
+        except OSError as e:
+            log.warning("cannot write the encoded-data cache %s (%s): the next run encodes again", self.root, e)
+
+    def _save(self, key: str, arrays: dict[str, np.ndarray], state: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         folder = self.root / key
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
@@ -97,4 +105,21 @@ class EncodedCache:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return folder
+
+
+class WarningsKept(logging.Handler):
+    """Collects the warnings demandnet logs while a data set is encoded, so a cache hit can say them again."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> Self:
+        logging.getLogger("demandnet").addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger("demandnet").removeHandler(self)

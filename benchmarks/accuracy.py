@@ -16,7 +16,7 @@ ABLATIONS = {"no_image": ["model/image=none"], "no_text": ["model/text=none"], "
 
 
 def at_size(n_train: int, extra: list[str]) -> dict:
-    data = [f"data.synthetic.n_train={n_train}", "data.synthetic.n_test=0", *extra]
+    data = [f"data.synthetic.n_train={n_train}", "data.synthetic.n_test=0", "data.test_csv=null", *extra]
     full = train_cli(f"accuracy-{n_train}", *data)
     result = {
         "rmse_demandnet": full["val_rmse"],

@@ -37,7 +37,7 @@ def at_size(n_train: int, extra: list[str]) -> dict:
 
 def measure(quick: bool = False) -> dict:
     if quick:
-        return {"accuracy_3000_2_epochs": at_size(3000, ["trainer.max_epochs=2"])}
+        return {"accuracy_2000_2_epochs": at_size(2000, ["trainer.max_epochs=2"])}
     return {"accuracy_8000": at_size(8000, []), "accuracy_20000": at_size(20000, [])}
 
 

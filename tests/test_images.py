@@ -17,7 +17,14 @@ from PIL import Image
 
 from demandnet.data import images as images_mod
 from demandnet.data.image_transforms import build_transform
-from demandnet.data.images import ImagePipeline, decode_image, find_image_dirs, resolve_image_config, scan_image_fields
+from demandnet.data.images import (
+    BadImageError,
+    ImagePipeline,
+    decode_image,
+    find_image_dirs,
+    resolve_image_config,
+    scan_image_fields,
+)
 from demandnet.models.image import ImageBranch
 from tests.photos import bomb, photo, save, truncated
 
@@ -282,3 +289,13 @@ def test_real_avito_photos_all_decode() -> None:
     assert names and all(pipe(n)[1] for n in names)  # the near-blank real photo is not 'flat'
     counts, _ = scan_image_fields(pd.read_csv(REAL / "train.csv")["image"], dirs)
     assert counts["rows"] == 49 and counts["no_image"] == 4 and counts["unsafe_name"] == 0
+
+
+def test_a_near_blank_photo_with_a_little_content_is_a_photo(tmp_path: Path) -> None:
+    """The flat check samples every 16th pixel first; a spot between the samples must still count."""
+    arr = np.full((360, 480, 3), 200, dtype=np.uint8)
+    arr[1:3, 1:3] = 40  # between the sampled rows and columns (0, 4, 8, ...)
+    path = save(tmp_path, "spot", arr, fmt="PNG")
+    assert decode_image(path).shape == (360, 480, 3)
+    with pytest.raises(BadImageError, match="flat"):
+        decode_image(save(tmp_path, "flat", np.full((360, 480, 3), 200, dtype=np.uint8), fmt="PNG"))

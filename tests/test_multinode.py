@@ -78,7 +78,8 @@ def test_two_nodes_train_and_predict_as_one_process(tiny_data, tmp_path):
                 "model/image=none", "trainer=ddp", "trainer.devices=1", "trainer.num_nodes=2",
                 "data.val_fraction=0.0458", "data.eval_batch_size=4", "data.seed=5"], tmp_path, tmp_path / "train")  # fmt: skip
     assert sorted(p.name for p in run.iterdir()) == [
-        ".hydra", "checkpoints", "csv", "metrics.json", "submission.csv", "train.log", "train_ddp_process_1.log"
+        ".hydra", "ablation.json", "checkpoints", "csv", "metrics.json", "report", "submission.csv", "train.log",
+        "train_ddp_process_1.log", "val_predictions.csv",
     ]  # fmt: skip
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert "GLOBAL_RANK: 1" in (run / "train_ddp_process_1.log").read_text()

@@ -112,9 +112,13 @@ def decode_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
                 ImageOps.exif_transpose(im, in_place=True)  # phones store rotation as a tag
             except Exception:  # noqa: BLE001 broken EXIF: the pixels are still fine, keep them as stored
                 log.debug("ignored unreadable EXIF in %s", path)
-            rgb = np.asarray(_to_rgb(im))
-            sample = rgb[::4, ::4].reshape(-1, 3)  # every 16th pixel: a flat picture is flat there too, 10x cheaper
-            if int((sample.max(axis=0).astype(np.int16) - sample.min(axis=0)).max()) <= FLAT_RANGE:
+            picture = _to_rgb(im)
+            rgb = np.asarray(picture)
+            # Every 16th pixel first (cheap): any spread there is spread in the picture; only a picture that looks
+            # flat there is checked pixel by pixel, so near-blank photos with a little content stay photos.
+            sample = rgb[::4, ::4].reshape(-1, 3)
+            looks_flat = int((sample.max(axis=0).astype(np.int16) - sample.min(axis=0)).max()) <= FLAT_RANGE
+            if looks_flat and max(high - low for low, high in picture.getextrema()) <= FLAT_RANGE:
                 raise BadImageError("a single flat colour")
             return rgb
 

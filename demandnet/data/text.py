@@ -102,19 +102,26 @@ def factorize_texts(frame: pd.DataFrame, field: str) -> tuple[np.ndarray, list[o
     return np.asarray(codes, dtype=np.int64), list(uniques)
 
 
+_CHUNK = 100_000  # distinct texts tokenised at a time
+
+
 def _word_table(frame: pd.DataFrame, field: str, length: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(codes, table, words): (N,) codes into the distinct values of `field` (-1: missing), (U + 1, length) int32
     of each value's first `length` words as 1-based indices into `words` (0: padding; the last row is empty)."""
     codes, uniques = factorize_texts(frame, field)
-    per_value = [cell_words(value)[:length] for value in progress(uniques, f"tokenising {field}", len(uniques))]
-    counts = np.fromiter(map(len, per_value), dtype=np.int64, count=len(per_value))
-    flat = np.fromiter(itertools.chain.from_iterable(per_value), dtype=object, count=int(counts.sum()))
-    word_codes, words = pd.factorize(flat)  # in C: one code per distinct word, in order of first occurrence
-    rows = np.repeat(np.arange(len(per_value)), counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    index: dict[str, int] = {}  # word -> 1-based index, in order of first occurrence
     table = np.zeros((len(uniques) + 1, length), dtype=np.int32)
-    table[rows, np.arange(len(flat)) - starts] = word_codes + 1
-    return codes, table, list(words)
+    # In chunks of distinct values: the per-value word lists of 1.5M descriptions would take gigabytes at once.
+    for start in progress(range(0, len(uniques), _CHUNK), f"tokenising {field}", -(-len(uniques) // _CHUNK)):
+        per_value = [cell_words(value)[:length] for value in uniques[start : start + _CHUNK]]
+        counts = np.fromiter(map(len, per_value), dtype=np.int64, count=len(per_value))
+        flat = np.fromiter(itertools.chain.from_iterable(per_value), dtype=object, count=int(counts.sum()))
+        local, words = pd.factorize(flat)  # in C: one code per distinct word of the chunk
+        to_global = np.fromiter((index.setdefault(w, len(index) + 1) for w in words), dtype=np.int32, count=len(words))
+        rows = np.repeat(np.arange(start, start + len(per_value)), counts)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        table[rows, np.arange(len(flat)) - starts] = to_global[local]
+    return codes, table, list(index)
 
 
 class NavecTokenizer:

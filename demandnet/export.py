@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from demandnet import batch as keys
+from demandnet.cli import parse_args
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.outputs import write_json
 from demandnet.predict import load_checkpoint, restore
@@ -134,14 +134,9 @@ def run(cfg: ExportConfig) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
+    cfg = parse_args(ExportConfig, argv, __doc__, "demandnet.export")
+    if cfg is None:
         return
-    cfg = OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.from_dotlist(args))
-    if OmegaConf.is_missing(cfg, "ckpt_path"):
-        sys.exit(f"demandnet.export: missing ckpt_path=...\n{__doc__}")
     try:
         run(cfg)
     except (ExportError, FileNotFoundError, ValueError) as err:

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 
+from demandnet.cli import parse_args
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.schema import DataError
 from demandnet.distributed import die_with_launcher
@@ -108,16 +109,10 @@ def run(cfg: PredictConfig) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
+    cfg = parse_args(PredictConfig, argv, __doc__, "demandnet.predict")
+    if cfg is None:
         return
     die_with_launcher()
-    cfg = OmegaConf.merge(OmegaConf.structured(PredictConfig), OmegaConf.from_dotlist(args))
-    missing = [k for k in ("ckpt_path", "input_csv", "output_csv") if OmegaConf.is_missing(cfg, k)]
-    if missing:
-        sys.exit(f"demandnet.predict: missing {', '.join(f'{k}=...' for k in missing)}\n{__doc__}")
     try:
         run(cfg)
     except (DataError, FileNotFoundError, ValueError) as err:  # bad input: the message says it all

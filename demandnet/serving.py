@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
+from demandnet.cli import parse_args
 from demandnet.data.datamodule import DemandDataModule
 from demandnet.data.dataset import DemandDataset
 from demandnet.data.schema import DataError
@@ -116,15 +116,9 @@ class ServingConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
+    cfg = parse_args(ServingConfig, argv, __doc__, "demandnet.serving")
+    if cfg is None:
         return
-    cfg = OmegaConf.merge(OmegaConf.structured(ServingConfig), OmegaConf.from_dotlist(args))
-    missing = [k for k in ("model", "input_csv", "output_csv") if OmegaConf.is_missing(cfg, k)]
-    if missing:
-        sys.exit(f"demandnet.serving: missing {', '.join(f'{k}=...' for k in missing)}\n{__doc__}")
     try:
         model = ExportedModel(cfg.model, cfg.preprocessing)
         dataset = model.encode_csv(cfg.input_csv, cfg.image_dir)

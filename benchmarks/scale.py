@@ -4,7 +4,10 @@ epoch (a tenth with --quick; the rate is steady long before): its samples/s and 
 worker at the start and end.
 
 Worker memory is read as RSS and as USS (pages private to the worker): a forked worker's RSS rises as it touches
-the parent's shared arrays, which costs nothing; USS is what grows when per-row Python objects get copied.
+the parent's shared arrays, which costs nothing; USS is what grows when per-row Python objects get copied. It is
+read at batch 2, after the warm-up (batch 50: the first batches set up the worker's buffers and the prefetch queue,
+and the training process's first steps rewrite its own heap, which leaves the worker's copies of those pages
+private to it) and at the end; growth from the warm-up on is what "must not grow" judges.
 
     python -m benchmarks.scale [--quick] [--rows N]
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, WORK
 
 ROWS, QUICK_ROWS = 1_500_000, 150_000
+WARMED = 50  # batch at which the worker's memory has settled (see the module doc)
 
 
 def _generate(rows: int) -> tuple[Path, float | None]:
@@ -65,6 +69,8 @@ def _prep_and_epoch(root: str, quick: bool) -> dict:
                 self.start, self.memory_start, self.samples = time.perf_counter(), _worker_memory(), 0
             elif batch_idx > 2:
                 self.samples += len(batch[keys.INDEX])
+            if batch_idx == WARMED:
+                self.memory_warm, self.samples_warm = _worker_memory(), self.samples
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             self.rate = self.samples / (time.perf_counter() - self.start)
@@ -86,6 +92,11 @@ def _prep_and_epoch(root: str, quick: bool) -> dict:
         "scale_worker_rss_gb_end": probe.memory_end["rss_gb"],
         "scale_worker_uss_gb_start": probe.memory_start["uss_gb"],
         "scale_worker_uss_gb_end": probe.memory_end["uss_gb"],
+        "scale_worker_uss_gb_warmed": probe.memory_warm["uss_gb"],
+        "scale_worker_samples_after_warm_up": probe.samples - probe.samples_warm,
+        # MB of worker USS per 100,000 samples after the warm-up
+        "scale_worker_uss_mb_growth_per_100k_samples": (probe.memory_end["uss_gb"] - probe.memory_warm["uss_gb"])
+        * 1e3 / max(probe.samples - probe.samples_warm, 1) * 1e5,
         "scale_dataloader_workers": datamodule.num_workers,
     }
 

@@ -23,6 +23,7 @@ from demandnet import distributed
 from demandnet.data import schema
 from demandnet.data.dataset import DemandDataset, collate_batch
 from demandnet.data.encoded_cache import EncodedCache, WarningsKept, cache_key, pack, unpack
+from demandnet.data.feature_store import default_cache_dir
 from demandnet.data.folds import fold_rows
 from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
 from demandnet.data.sampler import EpochSampler, ResumableLoader
@@ -55,6 +56,7 @@ class DemandDataModule(pl.LightningDataModule):
         bad_photo_log: str | None = None,
         cache: bool = True,
         cache_dir: str | None = None,
+        photo_cache: bool = False,
         fold: int | None = None,
         folds: int | None = None,
         gap_days: int = 0,
@@ -73,6 +75,8 @@ class DemandDataModule(pl.LightningDataModule):
         self.bad_photo_log = bad_photo_log  # a file listing every unusable photo (item_id, file, reason)
         # encoded arrays on disk, keyed by the files' bytes and the preprocessing settings (encoded_cache.py)
         self.cache, self.cache_dir = cache, cache_dir
+        # decoded photo pixels on disk under cache_dir, by content: epochs after the first skip JPEG decoding
+        self.photo_cache = photo_cache
         # k-fold (demandnet.cv): validate on fold `fold` of `folds` (by `split`), fit on the others; val_fraction unused
         self.fold, self.folds, self.gap_days = fold, folds, gap_days
         self.train_set: DemandDataset | None = None
@@ -101,6 +105,9 @@ class DemandDataModule(pl.LightningDataModule):
         item_ids = train["item_id"]
         self.train_set = DemandDataset(arrays, train_rows, item_ids, images, self._pipeline(pipeline_dirs, True))
         self.val_set = DemandDataset(arrays, val_rows, item_ids, images, self._pipeline(pipeline_dirs, False))
+        photos = self.train_set.pipeline.photo_cache if self.train_set.pipeline is not None else None
+        if photos is not None:
+            log.info("decoded photos cached under %s (data.photo_cache)", photos.root.parent)
         self.baselines = split["baselines"]
         self.train_target_mean = float(arrays[keys.TARGET][train_rows].mean())
         how = f"{self.split} fold {self.fold} of {self.folds}" if self.folds else f"{self.split} split"
@@ -204,8 +211,9 @@ class DemandDataModule(pl.LightningDataModule):
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
         if self.image_config is None:
             return None
+        photos = (Path(self.cache_dir) if self.cache_dir else default_cache_dir()) if self.photo_cache else None
         return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed,
-                             bad_photo_log=self.bad_photo_log)  # fmt: skip
+                             bad_photo_log=self.bad_photo_log, photo_cache_dir=photos)  # fmt: skip
 
     def _baselines(self, frame: pd.DataFrame, train_rows: np.ndarray, val_rows: np.ndarray) -> dict:
         """RMSE of predicting the train mean and, for synthetic data, of the true expectation (the noise floor)."""
@@ -354,10 +362,15 @@ def _meta(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _resolve_workers(num_workers: int | str) -> int:
-    if num_workers == "auto":
-        # Keep one core for the training step; photo decoding is the work that workers take.
-        return min(8, max(1, (os.cpu_count() or 2) - 1))
-    return int(num_workers)
+    if num_workers != "auto":
+        return int(num_workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores <= 2 and not torch.cuda.is_available():
+        # Training on so few CPU cores, a worker only takes a core from the training threads: loading between the
+        # steps is as fast with photos decoded and faster with them cached (benchmarks/pipeline.py, 2 cores).
+        return 0
+    # Keep one core for the training step; photo decoding is the work that workers take.
+    return min(8, max(1, cores - 1))
 
 
 def _worker_init(_: int) -> None:

@@ -1,9 +1,10 @@
-"""A content-addressed disk cache of frozen image features: one small .npy per (model key, photo content).
+"""A content-addressed disk cache of per-photo arrays: one small .npy per (kind, key, photo content).
 
-    <cache_dir>/image-features/<model key>/<hh>/<photo digest>.npy     (F,) float32
+    <cache_dir>/image-features/<model key>/<hh>/<photo digest>.npy     (F,) float32, frozen backbone features
+    <cache_dir>/decoded-photos/<decode key>/<hh>/<photo digest>.npy    (H, W, 3) uint8, decoded pixels
 
-The model key digests everything the features depend on (backbone name, its weights, the eval transform), the
-photo digest the file's bytes, so a renamed or re-downloaded photo hits and a changed one misses. An entry is
+The key digests everything the array depends on (for features: backbone name, its weights, the eval transform),
+the photo digest the file's bytes, so a renamed or re-downloaded photo hits and a changed one misses. An entry is
 written to a temporary file and hard-linked into place: readers never see a partial file, and when two processes
 (DDP ranks, two runs) compute the same entry, the first one stays and the other is dropped.
 """
@@ -11,8 +12,11 @@ written to a temporary file and hard-linked into place: readers never see a part
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +25,10 @@ import torch
 from torch import nn
 
 FORMAT = 1  # bump when the entry layout or the way features are computed changes
+# The header np.save writes for a C-order array; parsed here because np.load's ast-based parse costs more than
+# reading a whole decoded photo (the other layouts, never written by put, still go through np.load).
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_HEADER = re.compile(rb"\{'descr': '([<>|=][a-z]\d{1,2})', 'fortran_order': False, 'shape': \(([\d, ]*)\), \} *\n")
 
 
 def default_cache_dir() -> Path:
@@ -29,6 +37,19 @@ def default_cache_dir() -> Path:
         return Path(os.environ["DEMANDNET_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "demandnet"
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        data = bytearray(f.read())  # writable, as np.load's arrays are
+    header = _NPY_HEADER.fullmatch(data, 10, 10 + int.from_bytes(data[8:10], "little")) if len(data) > 10 else None
+    if not data.startswith(_NPY_MAGIC) or header is None:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    shape = tuple(int(n) for n in header.group(2).split(b",") if n.strip())
+    dtype = np.dtype(header.group(1).decode())
+    if len(data) - header.end() != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"{path}: {len(data) - header.end()} bytes of data for shape {shape}")  # cut short
+    return np.frombuffer(data, dtype=dtype, offset=header.end()).reshape(shape)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -51,17 +72,18 @@ def model_key(name: str, backbone: nn.Module, image_config: dict) -> str:
 
 
 class FeatureStore:
-    """Entries of one model key; safe to share between processes and runs."""
+    """Entries of one kind and key; safe to share between processes and runs."""
 
-    def __init__(self, cache_dir: str | Path, key: str) -> None:
-        self.root = Path(cache_dir) / "image-features" / key
+    def __init__(self, cache_dir: str | Path, key: str, kind: str = "image-features", dtype=np.float32) -> None:
+        self.root = Path(cache_dir) / kind / key
+        self.dtype = np.dtype(dtype)
 
     def _path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.npy"
 
     def get(self, digest: str) -> np.ndarray | None:
         try:
-            return np.load(self._path(digest), allow_pickle=False)
+            return _read_npy(self._path(digest))
         except (FileNotFoundError, ValueError, OSError):  # absent, or left unreadable by a crashed disk: recompute
             return None
 
@@ -71,7 +93,7 @@ class FeatureStore:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(features, dtype=np.float32), allow_pickle=False)
+                np.save(f, np.ascontiguousarray(features, dtype=self.dtype), allow_pickle=False)
             try:
                 os.link(tmp, path)  # atomic and never replaces: an entry, once there, is final
             except FileExistsError:

@@ -6,22 +6,32 @@ file, unreadable, corrupt or truncated, not an image, too many pixels, a single 
 fallback, a warning on logger `demandnet.images` (once per name, at most MAX_WARNED_NAMES per process), a line in
 `bad_photo_log` when one is given (every bad photo) and a count in `bad_count`; with strict=True it raises a
 ValueError naming the file instead.
+
+With `photo_cache_dir`, each photo's decoded pixels (after the reduced-size decode, before any crop) are kept on disk
+by the file's content: later epochs read a small array instead of decoding the JPEG again, and get the very same
+pixels, so results do not change. Meant for small input sizes (an entry is about H x W x 3 bytes of the decoded
+size, 32 KB at the default 64 px); a cache that cannot be written is a warning and decoding goes on.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import math
 import os
+import random
 import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import PIL
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from demandnet.data.feature_store import FeatureStore, digest_bytes
 from demandnet.data.image_transforms import build_transform, decode_min_side, resolve_image_config
 
 __all__ = ["ImagePipeline", "decode_image", "find_image_dirs", "resolve_image_config", "scan_image_fields"]
@@ -43,6 +53,8 @@ _KAGGLE_DIRS = (
     "data/competition_files/test_jpg",
 )
 _MISSING, _UNSAFE = "missing", "unsafe"
+MAX_CACHED_FILE_BYTES = 20_000_000  # larger files are decoded from disk, never read whole into memory
+DECODE_FORMAT = 1  # bump when decode_image's output changes for the same bytes: old decoded-photo entries then miss
 
 
 class BadImageError(ValueError):
@@ -92,8 +104,16 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def decode_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
-    """Decode a photo file to HxWx3 uint8 RGB; `min_side` lets JPEGs decode at 1/2, 1/4 or 1/8 scale (draft).
+def decode_key(min_side: int | None) -> str:
+    """Key of the decoded-photo cache: everything besides the photo's bytes that decode_image's output depends on."""
+    parts = {"format": DECODE_FORMAT, "min_side": min_side, "pil": PIL.__version__, "flat_range": FLAT_RANGE,
+             "max_pixels": MAX_PIXELS}  # fmt: skip
+    return digest_bytes(json.dumps(parts, sort_keys=True).encode())
+
+
+def decode_image(path: str | Path | io.BytesIO, min_side: int | None = None) -> np.ndarray:
+    """Decode a photo file (or its bytes in a BytesIO) to HxWx3 uint8 RGB; `min_side` lets JPEGs decode at 1/2, 1/4
+    or 1/8 scale (draft).
 
     The short side stays >= min_side. Raises FileNotFoundError when there is no file, BadImageError (or whatever
     PIL raises for a broken file) when it cannot be used.
@@ -134,6 +154,7 @@ class ImagePipeline:
         strict: bool = False,
         seed: int = 0,
         bad_photo_log: str | Path | None = None,
+        photo_cache_dir: str | Path | None = None,
     ) -> None:
         self.image_dirs = [Path(d) for d in image_dirs]
         missing = [k for k in ("input_size", "mean", "std") if k not in config]
@@ -153,6 +174,12 @@ class ImagePipeline:
         self.bad_photo_log = str(bad_photo_log) if bad_photo_log else None
         self._listed: set[str] = set()
         self._transform = build_transform(self.config, self.train)
+        # decoded pixels by photo content (see the module doc); None: decode every time
+        self.photo_cache = (
+            FeatureStore(photo_cache_dir, decode_key(self.min_side), "decoded-photos", np.uint8)
+            if photo_cache_dir
+            else None
+        )
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -194,18 +221,43 @@ class ImagePipeline:
             return self._bad(text, item_id, f"name {text}", "not a bare file name; nothing was opened")
         for path in self._candidates(text):
             try:
-                arr = decode_image(path, self.min_side)
+                arr = self._decoded(path)
             except FileNotFoundError:
                 continue
             except Exception as e:  # noqa: BLE001 untrusted bytes: PIL raises OSError, SyntaxError, ...
                 return self._bad(text, item_id, str(path), f"{type(e).__name__}: {e}")
             if self.train and augment_key is not None:
-                entropy = np.random.SeedSequence([self.seed, *augment_key]).generate_state(1)[0]
-                self._transform.set_random_seed(int(entropy))
+                entropy = int(np.random.SeedSequence([self.seed, *augment_key]).generate_state(1)[0])
+                # one generator pair shared by the transforms: seeding each one costs ~100 us a photo
+                self._transform.set_random_state(np.random.default_rng(entropy), random.Random(entropy))
             image = self._transform(image=arr)["image"]
             return image.contiguous(), True
         dirs = ", ".join(str(d) for d in self.image_dirs) or "no image folders configured"
         return self._bad(text, item_id, f"{text}{IMAGE_SUFFIX}", f"file not found in {dirs}")
+
+    def _decoded(self, path: Path) -> np.ndarray:
+        """decode_image(path), through the decoded-photo cache when there is one."""
+        if self.photo_cache is None:
+            return decode_image(path, self.min_side)
+        with open(path, "rb") as f:  # FileNotFoundError: the caller tries the next folder
+            data = f.read(MAX_CACHED_FILE_BYTES + 1)
+        if len(data) > MAX_CACHED_FILE_BYTES:  # no photo of an ad; let the decoder's header checks judge it
+            return decode_image(path, self.min_side)
+        digest = digest_bytes(data)
+        cached = self.photo_cache.get(digest)
+        if cached is not None and cached.ndim == 3 and cached.shape[2] == 3:
+            return cached
+        try:
+            arr = decode_image(io.BytesIO(data), self.min_side)
+        except UnidentifiedImageError:
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
+        try:
+            self.photo_cache.put(digest, arr)
+        except OSError as e:
+            log.warning("decoded-photo cache %s cannot be written (%s); decoding photos every epoch instead",
+                        self.photo_cache.root, e)  # fmt: skip
+            self.photo_cache = None
+        return arr
 
     def _candidates(self, text: str) -> list[Path]:
         return [folder / file_name for folder in self.image_dirs for file_name in _file_names(text)]

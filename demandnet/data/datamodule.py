@@ -8,31 +8,31 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
-import torch
 from hydra.utils import get_class
 from torch.utils.data import DataLoader
 
 from demandnet import batch as keys
 from demandnet import distributed
 from demandnet.data import schema
-from demandnet.data.dataset import DemandDataset, collate_batch
+from demandnet.data.baselines import EXPECTED_FILE, reference_rmse
+from demandnet.data.dataset import DemandDataset
 from demandnet.data.encoded_cache import EncodedCache, WarningsKept, cache_key, pack, unpack
 from demandnet.data.feature_store import default_cache_dir
 from demandnet.data.folds import fold_rows
-from demandnet.data.images import ImagePipeline, find_image_dirs, scan_image_fields
-from demandnet.data.sampler import EpochSampler, ResumableLoader
+from demandnet.data.images import ImagePipeline
+from demandnet.data.loaders import data_loader, resolve_workers
+from demandnet.data.photo_folders import photo_folders
+from demandnet.data.sampler import EpochSampler
 from demandnet.data.split import split_rows
 from demandnet.data.synthetic import ensure_synthetic
 from demandnet.data.tabular import TabularPreprocessor
 
 log = logging.getLogger(__name__)
-EXPECTED_FILE = "expected.csv"  # written by the synthetic generator: E[target | features] per item_id
 
 
 class DemandDataModule(pl.LightningDataModule):
@@ -66,7 +66,7 @@ class DemandDataModule(pl.LightningDataModule):
         self.train_csv, self.test_csv, self.image_dir = train_csv, test_csv, image_dir
         self.val_fraction, self.split, self.seed = val_fraction, split, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.num_workers = _resolve_workers(num_workers)
+        self.num_workers = resolve_workers(num_workers)
         self.tabular = TabularPreprocessor(**(tabular or {}))
         self.text_tokenizer = text_tokenizer
         self.image_config = image_config
@@ -151,7 +151,7 @@ class DemandDataModule(pl.LightningDataModule):
                 keys.TARGET: frame[schema.TARGET].to_numpy(np.float32),
             }
             split = {"train_rows": train_rows, "val_rows": val_rows}
-            baselines = self._baselines(frame, train_rows, val_rows)
+            baselines = reference_rmse(frame, train_rows, val_rows, self._expected)
             test = None
             if test_path is not None:
                 test_frame = schema.read_table(test_path)
@@ -189,23 +189,13 @@ class DemandDataModule(pl.LightningDataModule):
     def _image_names(
         self, names: np.ndarray, path: Path, image_dir: str | None = None, arrays: dict | None = None
     ) -> tuple[np.ndarray | None, list]:
-        """The image field of every row and the folders to read them from; logs what the folders hold and puts
-        the per-row `photo_on_disk` flag into `arrays` (so a photo that is there but unusable can be counted)."""
+        """The image field of every row and the folders to read them from; puts the per-row `photo_on_disk` flag
+        into `arrays` (so a photo that is there but unusable can be counted)."""
         if self.image_config is None:
             return None, []
-        chosen = image_dir or self.image_dir
-        if chosen and not Path(chosen).is_dir():
-            raise schema.DataError(f"image folder not found: {chosen} (data.image_dir, or image_dir= for predict)")
-        dirs = [Path(chosen)] if chosen else find_image_dirs(path.parent)
-        counts, on_disk = scan_image_fields(names, dirs)
+        dirs, on_disk = photo_folders(names, path, image_dir or self.image_dir)
         if arrays is not None:
             arrays[keys.PHOTO_ON_DISK] = on_disk
-        log.info("images for %s from %s: %s", path.name, [str(d) for d in dirs] or "no image folder", counts)
-        named = counts["rows"] - counts["no_image"]
-        if named and counts["missing_file"] > named // 2:
-            where = [str(d) for d in dirs] or f"no image folder under {path.parent} (set data.image_dir)"
-            log.warning("%s: %d of the %d photos it names are not in %s; those rows use the no-photo stand-in",
-                        path, counts["missing_file"], named, where)  # fmt: skip
         return names, dirs
 
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
@@ -214,20 +204,6 @@ class DemandDataModule(pl.LightningDataModule):
         photos = (Path(self.cache_dir) if self.cache_dir else default_cache_dir()) if self.photo_cache else None
         return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed,
                              bad_photo_log=self.bad_photo_log, photo_cache_dir=photos)  # fmt: skip
-
-    def _baselines(self, frame: pd.DataFrame, train_rows: np.ndarray, val_rows: np.ndarray) -> dict:
-        """RMSE of predicting the train mean and, for synthetic data, of the true expectation (the noise floor)."""
-        target = frame[schema.TARGET].to_numpy(dtype=np.float64)
-        val = target[val_rows]
-        result = {"train_mean_rmse": float(np.sqrt(np.mean((val - target[train_rows].mean()) ** 2))),
-                  "noise_floor_rmse": None}  # fmt: skip
-        expected_path = self._expected
-        if expected_path.is_file():
-            expected = pd.read_csv(expected_path, dtype={schema.ID: "string"}).set_index(schema.ID)
-            values = frame[schema.ID].iloc[val_rows].map(expected.iloc[:, 0]).to_numpy(dtype=np.float64)
-            if np.isfinite(values).all():
-                result["noise_floor_rmse"] = float(np.sqrt(np.mean((val - values) ** 2)))
-        return result
 
     # ---- what the model needs from the data ------------------------------------------------------------------
     def model_dims(self) -> dict:
@@ -308,21 +284,7 @@ class DemandDataModule(pl.LightningDataModule):
                 raise schema.DataError(f"{len(dataset)} validation rows cannot be shared by {world} processes")
         else:
             sampler = None
-        workers = self.num_workers
-        return (ResumableLoader if train else DataLoader)(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=workers,
-            collate_fn=collate_batch,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            worker_init_fn=_worker_init if workers > 0 else None,
-            prefetch_factor=4 if workers > 0 else None,
-            # Worker seeds come from this generator, not the global RNG, so starting an iterator never shifts the
-            # model's dropout stream (a resumed run then draws the same numbers as an uninterrupted one).
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        return data_loader(dataset, batch_size, sampler, self.num_workers, self.seed, resumable=train)
 
     def train_batches_per_epoch(self, trainer: pl.Trainer) -> int:
         """Training batches per epoch and process under `trainer` (its world size and limit_train_batches),
@@ -359,19 +321,3 @@ def _meta(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "item_id": frame[schema.ID].to_numpy(dtype=str),
         "image_name": frame[schema.IMAGE].fillna("").to_numpy(dtype=str),
     }
-
-
-def _resolve_workers(num_workers: int | str) -> int:
-    if num_workers != "auto":
-        return int(num_workers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores <= 2 and not torch.cuda.is_available():
-        # Training on so few CPU cores, a worker only takes a core from the training threads: loading between the
-        # steps is as fast with photos decoded and faster with them cached (benchmarks/pipeline.py, 2 cores).
-        return 0
-    # Keep one core for the training step; photo decoding is the work that workers take.
-    return min(8, max(1, cores - 1))
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # workers decode photos; many torch threads per worker only oversubscribe the CPU

@@ -3,6 +3,7 @@
     python benchmarks/run.py            # full sizes (1.5M rows, 8,000 and 20,000-row accuracy): about an hour here
     python benchmarks/run.py --quick    # smaller sizes, a few minutes on 2 CPU cores
     python benchmarks/run.py --only pipeline image_decode
+    python benchmarks/run.py --markdown benchmarks/results/latest.json   # the table of a past run, for the README
 
 Each benchmark runs in its own process (thread settings and peak memory stay its own) and measures its figures
 side by side in that one run, as ratios and medians of repeats.
@@ -32,6 +33,7 @@ GOALS = {
     "frozen_cache_max_abs_prediction_diff": ("<= 1e-5", lambda v: v <= 1e-5),
     "scale_prep_seconds": ("<= 180 s at 1.5M rows", lambda v: v <= 180),
     "scale_peak_rss_gb": ("<= 6 GB at 1.5M rows", lambda v: v <= 6),
+    "scale_worker_rss_mb_growth": ("must not grow (<= 10 MB)", lambda v: v <= 10),
     "gap_to_noise_floor": ("<= 5% at 20,000 rows", lambda v: v <= 0.05),
 }
 
@@ -68,7 +70,10 @@ def _verdict(name: str, value: object, results: dict) -> tuple[str, str]:
         goal, test = GOALS[base]
         if base == "gap_to_noise_floor" and "[20000]" not in name:
             return goal, "-"
-        if base.startswith("scale_") and results.get("scale", {}).get("scale_rows", 0) < 1_500_000:
+        if (
+            base in ("scale_prep_seconds", "scale_peak_rss_gb")
+            and results.get("scale", {}).get("scale_rows", 0) < 1_500_000
+        ):
             return goal, "(not at 1.5M rows)"
         return goal, "met" if test(value) else "NOT met"
     if base.endswith("_rmse_increase"):
@@ -81,12 +86,33 @@ def _verdict(name: str, value: object, results: dict) -> tuple[str, str]:
     return "", ""
 
 
+def _rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, value, goal, verdict) of every figure of every benchmark in `results`."""
+    rows = []
+    for name in (n for n in BENCHMARKS if isinstance(results.get(n), dict)):
+        for figure, value in _flat(results[name]).items():
+            if figure != "seconds":
+                shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+                rows.append((figure, shown, *_verdict(figure, value, results)))
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = ["| figure | value | goal | verdict |", "|---|---|---|---|"]
+    lines += [f"| `{figure}` | {value} | {goal} | {verdict} |" for figure, value, goal, verdict in _rows(results)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    parser.add_argument("--markdown", metavar="JSON", help="print the table of a results file as markdown and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     import torch
 
     results: dict = {"quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -101,13 +127,8 @@ def main() -> None:
         else:
             print(f"  {name}: {results[name]['seconds']:.0f} s", flush=True)
     print(f"\n{'figure':<48} {'value':>12}  {'goal':<32} verdict")
-    for name in args.only:
-        for figure, value in _flat(results[name]).items():
-            if figure == "seconds":
-                continue
-            goal, verdict = _verdict(figure, value, results)
-            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            print(f"{figure:<48} {shown:>12}  {goal:<32} {verdict}")
+    for figure, shown, goal, verdict in _rows(results):
+        print(f"{figure:<48} {shown:>12}  {goal:<32} {verdict}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

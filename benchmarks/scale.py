@@ -56,8 +56,9 @@ def _prep_and_epoch(root: str, quick: bool) -> dict:
     from demandnet import batch as keys
     from demandnet.train import build
 
+    # one DataLoader worker, whose memory is measured (auto gives none on a CPU-only machine with 2 cores)
     cfg = config(f"data.root={root}", "data.test_csv=null", "data.synthetic=null", "model/image=none",
-                 "data.cache=false")  # fmt: skip
+                 "data.cache=false", "data.num_workers=1")  # fmt: skip
     started = time.perf_counter()
     datamodule, model = build(cfg)  # read, fit and encode: what the first run on a data set does
     prep = time.perf_counter() - started
@@ -92,11 +93,14 @@ def _prep_and_epoch(root: str, quick: bool) -> dict:
         "scale_worker_rss_gb_end": probe.memory_end["rss_gb"],
         "scale_worker_uss_gb_start": probe.memory_start["uss_gb"],
         "scale_worker_uss_gb_end": probe.memory_end["uss_gb"],
+        "scale_worker_rss_mb_growth": (probe.memory_end["rss_gb"] - probe.memory_start["rss_gb"]) * 1e3,
         "scale_worker_uss_gb_warmed": probe.memory_warm["uss_gb"],
         "scale_worker_samples_after_warm_up": probe.samples - probe.samples_warm,
         # MB of worker USS per 100,000 samples after the warm-up
         "scale_worker_uss_mb_growth_per_100k_samples": (probe.memory_end["uss_gb"] - probe.memory_warm["uss_gb"])
-        * 1e3 / max(probe.samples - probe.samples_warm, 1) * 1e5,
+        * 1e3
+        / max(probe.samples - probe.samples_warm, 1)
+        * 1e5,
         "scale_dataloader_workers": datamodule.num_workers,
     }
 

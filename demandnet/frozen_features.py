@@ -77,7 +77,7 @@ class FrozenImageFeatures(pl.Callback):
             return
         branch.backbone.to(trainer.strategy.root_device)
         key = model_key(branch.name, branch.backbone, todo[0].pipeline.config)
-        store = FeatureStore(self.cache_dir, key)
+        store = FeatureStore(self.cache_dir, key, shape=(branch.out_dim - 1,))
         for dataset in todo:
             if keys.IMAGE_FEATURES in dataset.arrays:  # train and validation share one file's arrays
                 dataset.pipeline = None

@@ -28,6 +28,16 @@ def test_an_entry_is_written_once_and_read_back(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "image-features" / "k" / "ab").iterdir()] == ["ab" * 16 + ".npy"]
 
 
+def test_store_entries_of_another_shape_or_dtype_read_as_absent(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path, "k", shape=(4,))
+    for wrong in (np.zeros(5, np.float32), np.zeros(4, np.float64), np.zeros((4, 1), np.float32)):
+        FeatureStore(tmp_path, "k", dtype=wrong.dtype).put("cd" * 16, wrong)  # a writer that was not this one
+        assert store.get("cd" * 16) is None  # and the entry is gone, so the right features can be written
+        assert not list((tmp_path / "image-features" / "k").rglob("*.npy"))
+    store.put("cd" * 16, np.ones(4, np.float32))
+    np.testing.assert_array_equal(store.get("cd" * 16), np.ones(4))
+
+
 def test_the_key_changes_with_backbone_weights_and_transform() -> None:
     config = {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3}
     a = timm.create_model("lcnet_050", pretrained=False, num_classes=0)

@@ -3,6 +3,7 @@ bad cache folders handled as without it."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import stat
@@ -91,14 +92,42 @@ def test_bad_photos_fall_back_every_time_and_are_not_cached(photos: Path, tmp_pa
         ImagePipeline([photos], CFG, train=False, strict=True, photo_cache_dir=cache)("t", item_id="item42")
 
 
-def test_a_broken_entry_is_decoded_again(photos: Path, tmp_path: Path) -> None:
+def _npy(arr: object) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, arr)
+    return buffer.getvalue()
+
+
+def _npz() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, a=np.zeros((4, 4, 3), np.uint8))
+    return buffer.getvalue()
+
+
+BROKEN_ENTRIES = {
+    "empty": lambda good: b"",  # linked, then lost in a crash before it reached the disk
+    "cut short": lambda good: good[:40],
+    "half": lambda good: good[: len(good) // 2],
+    "random bytes": lambda good: np.random.default_rng(0).bytes(len(good)),
+    "float64": lambda good: _npy(np.zeros((90, 120, 3))),
+    "bool": lambda good: _npy(np.zeros((90, 120, 3), bool)),
+    "no rows": lambda good: _npy(np.zeros((0, 120, 3), np.uint8)),
+    "4 channels": lambda good: _npy(np.zeros((90, 120, 4), np.uint8)),
+    "npz": lambda good: _npz(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_ENTRIES))
+def test_a_broken_entry_is_decoded_again_and_replaced(photos: Path, tmp_path: Path, kind: str) -> None:
     cache = tmp_path / "cache"
-    pipe = ImagePipeline([photos], CFG, train=False, photo_cache_dir=cache)
-    want, _ = pipe("p1")
+    want, _ = ImagePipeline([photos], CFG, train=False, photo_cache_dir=cache)("p1")
     (entry,) = _entries(cache)
-    entry.write_bytes(entry.read_bytes()[:40])  # cut short, as a full disk leaves it
-    got, has = ImagePipeline([photos], CFG, train=False, photo_cache_dir=cache)("p1")
-    assert has and torch.equal(want, got)
+    good = entry.read_bytes()
+    entry.write_bytes(BROKEN_ENTRIES[kind](good))
+    pipe = ImagePipeline([photos], CFG, train=False, strict=True, photo_cache_dir=cache)
+    got, has = pipe("p1")
+    assert has and torch.equal(want, got) and pipe.bad_count == 0
+    assert entry.read_bytes() == good  # written again, so later runs read it
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -146,7 +175,5 @@ def test_the_datamodule_puts_the_cache_under_cache_dir(tiny_data: Path, tmp_path
 
 
 def test_decode_image_reads_bytes_like_the_file(photos: Path) -> None:
-    import io
-
     path = photos / "p3.jpg"
     assert np.array_equal(decode_image(io.BytesIO(path.read_bytes()), 40), decode_image(path, 40))

@@ -72,20 +72,48 @@ def model_key(name: str, backbone: nn.Module, image_config: dict) -> str:
 
 
 class FeatureStore:
-    """Entries of one kind and key; safe to share between processes and runs."""
+    """Entries of one kind and key; safe to share between processes and runs.
 
-    def __init__(self, cache_dir: str | Path, key: str, kind: str = "image-features", dtype=np.float32) -> None:
+    `shape` is what every entry must be, None for a free dimension (none may be 0): an entry that cannot be read
+    or is not of this dtype and shape (cut short, emptied by a crash before it reached the disk, or not ours) is
+    removed and reads as absent, so it is computed and written again.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        key: str,
+        kind: str = "image-features",
+        dtype: np.dtype | type = np.float32,
+        shape: tuple[int | None, ...] | None = None,
+    ) -> None:
         self.root = Path(cache_dir) / kind / key
         self.dtype = np.dtype(dtype)
+        self.shape = shape
 
     def _path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.npy"
 
     def get(self, digest: str) -> np.ndarray | None:
+        path = self._path(digest)
         try:
-            return _read_npy(self._path(digest))
-        except (FileNotFoundError, ValueError, OSError):  # absent, or left unreadable by a crashed disk: recompute
+            entry = _read_npy(path)
+        except FileNotFoundError:
             return None
+        except Exception:  # noqa: BLE001 unreadable in any way (np.load raises EOFError, ValueError, OSError, ...)
+            entry = None
+        if isinstance(entry, np.ndarray) and entry.dtype == self.dtype and self._fits(entry.shape):
+            return entry
+        try:
+            path.unlink()  # entries are never replaced, so a broken one must go before put can write it again
+        except OSError:
+            pass
+        return None
+
+    def _fits(self, shape: tuple[int, ...]) -> bool:
+        if self.shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(n > 0 and want in (None, n) for n, want in zip(shape, self.shape))
 
     def put(self, digest: str, features: np.ndarray) -> None:
         path = self._path(digest)

@@ -176,7 +176,7 @@ class ImagePipeline:
         self._transform = build_transform(self.config, self.train)
         # decoded pixels by photo content (see the module doc); None: decode every time
         self.photo_cache = (
-            FeatureStore(photo_cache_dir, decode_key(self.min_side), "decoded-photos", np.uint8)
+            FeatureStore(photo_cache_dir, decode_key(self.min_side), "decoded-photos", np.uint8, (None, None, 3))
             if photo_cache_dir
             else None
         )
@@ -245,7 +245,7 @@ class ImagePipeline:
             return decode_image(path, self.min_side)
         digest = digest_bytes(data)
         cached = self.photo_cache.get(digest)
-        if cached is not None and cached.ndim == 3 and cached.shape[2] == 3:
+        if cached is not None:
             return cached
         try:
             arr = decode_image(io.BytesIO(data), self.min_side)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
@@ -59,7 +58,7 @@ class FrozenImageFeatures(pl.Callback):
     """Turns the photo column of every data set into cached features when the image branch is frozen."""
 
     def __init__(self, cache_dir: str | None = None, enabled: bool = True, batch_size: int = 128) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.cache_dir = default_cache_dir(cache_dir)
         self.enabled = enabled
         self.batch_size = batch_size
         self.computed = 0  # entries this process computed (the rest were read from the cache)

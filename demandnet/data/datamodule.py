@@ -201,7 +201,7 @@ class DemandDataModule(pl.LightningDataModule):
     def _pipeline(self, dirs: list, train: bool) -> ImagePipeline | None:
         if self.image_config is None:
             return None
-        photos = (Path(self.cache_dir) if self.cache_dir else default_cache_dir()) if self.photo_cache else None
+        photos = default_cache_dir(self.cache_dir) if self.photo_cache else None
         return ImagePipeline(dirs, self.image_config, train=train, strict=self.strict_images, seed=self.seed,
                              bad_photo_log=self.bad_photo_log, photo_cache_dir=photos)  # fmt: skip
 

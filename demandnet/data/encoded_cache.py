@@ -68,7 +68,7 @@ def unpack(stored: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, d
 
 class EncodedCache:
     def __init__(self, cache_dir: str | Path | None = None) -> None:
-        self.root = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.root = default_cache_dir(cache_dir)
         self.root = self.root / "encoded"
 
     def load(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:

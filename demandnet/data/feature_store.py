@@ -31,8 +31,11 @@ _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _NPY_HEADER = re.compile(rb"\{'descr': '([<>|=][a-z]\d{1,2})', 'fortran_order': False, 'shape': \(([\d, ]*)\), \} *\n")
 
 
-def default_cache_dir() -> Path:
-    """$DEMANDNET_CACHE_DIR, else $XDG_CACHE_HOME/demandnet, else ~/.cache/demandnet."""
+def default_cache_dir(chosen: str | Path | None = None) -> Path:
+    """`chosen` (a config's cache_dir), else $DEMANDNET_CACHE_DIR, else $XDG_CACHE_HOME/demandnet, else
+    ~/.cache/demandnet."""
+    if chosen:
+        return Path(chosen)
     if os.environ.get("DEMANDNET_CACHE_DIR"):
         return Path(os.environ["DEMANDNET_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

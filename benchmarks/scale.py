@@ -4,10 +4,11 @@ epoch (a tenth with --quick; the rate is steady long before): its samples/s and 
 worker at the start and end.
 
 Worker memory is read as RSS and as USS (pages private to the worker): a forked worker's RSS rises as it touches
-the parent's shared arrays, which costs nothing; USS is what grows when per-row Python objects get copied. It is
-read at batch 2, after the warm-up (batch 50: the first batches set up the worker's buffers and the prefetch queue,
-and the training process's first steps rewrite its own heap, which leaves the worker's copies of those pages
-private to it) and at the end; growth from the warm-up on is what "must not grow" judges.
+the parent's shared arrays, which costs nothing; USS is what grows when per-row Python objects get copied. Both
+are read at batch 2, after the warm-up (batch 50: the first batches set up the worker's buffers and the prefetch
+queue; the training process rewriting its own heap likely leaves more of the worker's pages private to it) and at
+the end. "Must not grow" is judged on RSS, start to end (the resident memory); USS growth after the warm-up is
+reported per 100,000 samples.
 
     python -m benchmarks.scale [--quick] [--rows N]
 """
